@@ -1,0 +1,52 @@
+# The two set-up commands of the README: `make demo` and `make test`. Everything installs from the lock.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+UV_VERSION := 0.13.9
+
+export AIRFLOW_HOME ?= $(CURDIR)/.airflow
+export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export AIRFLOW__CORE__UNIT_TEST_MODE := False
+export AIRFLOW__CORE__PARALLELISM := 4
+export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL := 10
+export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION := False
+export PYTHONDONTWRITEBYTECODE := 1
+export ETL_TEST_PG_URL ?= postgresql://etl:etl@127.0.0.1:5432/etl_test
+
+.PHONY: install demo test check bench ui clean
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q uv==$(UV_VERSION)
+	$(VENV)/bin/uv pip install -q --python $(PY) --compile-bytecode -r requirements.lock
+	$(VENV)/bin/uv pip install -q --python $(PY) --no-deps -e .
+	touch $@
+
+install: $(VENV)/.installed
+
+## Run every sync DAG through Airflow against the demo sources, into warehouse.duckdb; print a summary.
+demo: install
+	$(PY) -m etl.demo.run_demo
+
+## The whole test suite: unit, integration (real servers, DuckDB, PostgreSQL) and end-to-end (Airflow).
+test: install
+	bash scripts/postgres_up.sh
+	$(PY) -m pytest -q -p no:cacheprovider
+
+## Lint, types and the fast tests, before committing.
+check: install
+	$(VENV)/bin/ruff check etl dags tests bench
+	$(VENV)/bin/mypy etl
+	$(PY) -m pytest -q tests/unit
+
+bench: install
+	bash scripts/postgres_up.sh
+	$(PY) -m bench.run
+
+## The Airflow UI (api-server, scheduler, dag-processor, triggerer) on http://localhost:8080; Ctrl-C stops it.
+ui: install
+	$(PY) -m etl.demo.standalone
+
+clean:
+	rm -rf .airflow var warehouse.duckdb warehouse.duckdb.wal

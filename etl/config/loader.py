@@ -1,0 +1,138 @@
+"""Load and validate `mappings/<system>/*.yml`, with errors that point at the file, line and field.
+
+A system folder holds `_system.yml` (schedule, tags, `defaults`) and one file per entity. Defaults are
+deep-merged under each entity before validation, so an entity states only what differs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from etl.config.schema import Entity, System
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SYSTEM_FILE = "_system.yml"
+
+
+class MappingError(ValueError):
+    """A mapping file is invalid; the message is meant for the data engineer who wrote it."""
+
+
+@dataclass(frozen=True)
+class SystemConfig:
+    system: System
+    entities: dict[str, Entity] = field(default_factory=dict)
+    folder: Path = Path()
+
+
+def mappings_dir() -> Path:
+    return Path(os.environ.get("ETL_MAPPINGS_DIR", PROJECT_ROOT / "mappings"))
+
+
+def _line_index(node: yaml.Node, path: tuple = (), out: dict | None = None) -> dict[tuple, int]:
+    """Map every key path in a YAML document to its 1-based line number."""
+    out = {} if out is None else out
+    out.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            sub = (*path, key.value)
+            out[sub] = key.start_mark.line + 1
+            _line_index(value, sub, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _line_index(item, (*path, i), out)
+    return out
+
+
+def _read_yaml(path: Path) -> tuple[dict, dict[tuple, int]]:
+    text = path.read_text(encoding="utf-8")
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise MappingError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise MappingError(f"{path}:1: expected a mapping of settings at the top level")
+    return data, _line_index(node) if node else {}
+
+
+def _deep_merge(base: dict, over: dict) -> dict:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _format_errors(exc: ValidationError, path: Path, lines: dict[tuple, int], fallback: str) -> str:
+    messages = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in ("rest", "sql", "files")))
+        probe = loc
+        while probe and probe not in lines:
+            probe = probe[:-1]
+        line = lines.get(probe, 1)
+        field_name = ".".join(str(p) for p in loc) or "(top level)"
+        origin = str(path) if probe or not loc else fallback
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown setting (check the spelling against the mapping reference in README.md)"
+        elif err["type"] == "missing":
+            msg = "required setting is missing"
+        messages.append(f"{origin}:{line}: {field_name}: {msg}")
+    return "\n".join(messages)
+
+
+def load_system(folder: Path) -> SystemConfig:
+    """Load one system folder; raise MappingError listing every problem found."""
+    sys_path = folder / SYSTEM_FILE
+    if not sys_path.exists():
+        raise MappingError(f"{sys_path}: missing; every mappings/<system>/ folder needs a {SYSTEM_FILE}")
+    sys_data, sys_lines = _read_yaml(sys_path)
+    sys_data.setdefault("system", folder.name)
+    try:
+        system = System.model_validate(sys_data)
+    except ValidationError as exc:
+        raise MappingError(_format_errors(exc, sys_path, sys_lines, str(sys_path))) from None
+    entities, problems = {}, []
+    for path in sorted(folder.glob("*.yml")):
+        if path.name == SYSTEM_FILE:
+            continue
+        try:
+            entity = load_entity(path, system)
+        except MappingError as exc:
+            problems.append(str(exc))
+            continue
+        if entity.entity in entities:
+            problems.append(f"{path}:1: entity: {entity.entity!r} is declared twice in {folder}")
+        entities[entity.entity] = entity
+    if problems:
+        raise MappingError("\n".join(problems))
+    return SystemConfig(system=system, entities=entities, folder=folder)
+
+
+def load_entity(path: Path, system: System) -> Entity:
+    data, lines = _read_yaml(path)
+    data.setdefault("entity", path.stem)
+    data = _deep_merge(system.defaults, data)
+    data["system"] = system.system
+    try:
+        return Entity.model_validate(data)
+    except ValidationError as exc:
+        fallback = f"{path} (inherited from {SYSTEM_FILE} defaults)"
+        raise MappingError(_format_errors(exc, path, lines, fallback)) from None
+
+
+def load_all(root: Path | None = None) -> dict[str, SystemConfig]:
+    root = root or mappings_dir()
+    return {p.name: load_system(p) for p in sorted(root.iterdir()) if (p / SYSTEM_FILE).exists()}

@@ -1,0 +1,107 @@
+"""The control tables every pipeline shares: `etl_runs` (audit), `etl_state` (watermarks) and
+`etl_quarantine` (rows refused, with the reason and the original record).
+
+They are written in the same transaction as the data they describe, so a crash can never leave a
+watermark ahead of the rows it covers or a load without its audit row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from etl.load.warehouse import dialect_of, transaction
+
+COUNTS = ("extracted", "filtered", "quarantined", "inserted", "updated", "unchanged")
+
+
+def _ddl(dialect: str) -> list[str]:
+    text, ts, js = ("TEXT", "TIMESTAMP", "JSONB") if dialect == "postgresql" else ("VARCHAR", "TIMESTAMP", "JSON")
+    counts = ", ".join(f"{c} BIGINT" for c in COUNTS)
+    return [
+        f"""CREATE TABLE IF NOT EXISTS etl_runs (
+            run_id {text} NOT NULL, pipeline {text} NOT NULL, entity {text} NOT NULL, status {text} NOT NULL,
+            started_at {ts}, finished_at {ts}, watermark_from {text}, watermark_to {text}, {counts},
+            pages BIGINT, seconds DOUBLE PRECISION, error {text},
+            PRIMARY KEY (run_id, pipeline, entity))""",
+        f"""CREATE TABLE IF NOT EXISTS etl_state (
+            pipeline {text} NOT NULL, entity {text} NOT NULL, watermark {text}, run_id {text},
+            updated_at {ts}, PRIMARY KEY (pipeline, entity))""",
+        f"""CREATE TABLE IF NOT EXISTS etl_quarantine (
+            run_id {text} NOT NULL, pipeline {text} NOT NULL, entity {text} NOT NULL, primary_key {text},
+            failed_rule {text}, reason {text}, record {js}, quarantined_at {ts})""",
+    ]
+
+
+def ensure_control_tables(conn: Connection) -> None:
+    for stmt in _ddl(dialect_of(str(conn.engine.url))):
+        conn.execute(sa.text(stmt))
+
+
+def now_utc() -> dt.datetime:
+    """Wall-clock for audit timestamps only; data windows come from the run's data interval."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def read_watermark(conn: Connection, pipeline: str, entity: str) -> str | None:
+    row = conn.execute(
+        sa.text("SELECT watermark FROM etl_state WHERE pipeline = :p AND entity = :e"),
+        {"p": pipeline, "e": entity},
+    ).first()
+    return row[0] if row else None
+
+
+def write_watermark(conn: Connection, pipeline: str, entity: str, watermark: str | None, run_id: str) -> None:
+    conn.execute(
+        sa.text(
+            "INSERT INTO etl_state (pipeline, entity, watermark, run_id, updated_at) "
+            "VALUES (:p, :e, :w, :r, :t) ON CONFLICT (pipeline, entity) DO UPDATE SET "
+            "watermark = excluded.watermark, run_id = excluded.run_id, updated_at = excluded.updated_at"
+        ),
+        {"p": pipeline, "e": entity, "w": watermark, "r": run_id, "t": now_utc()},
+    )
+
+
+def start_run(run_id: str, pipeline: str, entity: str, url: str | None = None) -> str | None:
+    """Record the run as `running` and return the watermark it starts from."""
+    with transaction(url) as conn:
+        ensure_control_tables(conn)
+        watermark = read_watermark(conn, pipeline, entity)
+        conn.execute(
+            sa.text(
+                "INSERT INTO etl_runs (run_id, pipeline, entity, status, started_at, watermark_from) "
+                "VALUES (:r, :p, :e, 'running', :t, :w) ON CONFLICT (run_id, pipeline, entity) DO UPDATE SET "
+                "status = 'running', error = NULL, finished_at = NULL, watermark_from = excluded.watermark_from"
+            ),
+            {"r": run_id, "p": pipeline, "e": entity, "t": now_utc(), "w": watermark},
+        )
+    return watermark
+
+
+def finish_run(conn: Connection, run_id: str, pipeline: str, entity: str, counts: dict, extra: dict) -> None:
+    sets = ", ".join(f"{c} = :{c}" for c in COUNTS)
+    conn.execute(
+        sa.text(
+            f"UPDATE etl_runs SET status = 'success', finished_at = :t, watermark_to = :w, {sets}, "
+            "pages = :pages, seconds = :seconds, error = NULL "
+            "WHERE run_id = :r AND pipeline = :p AND entity = :e"
+        ),
+        {**{c: int(counts[c]) for c in COUNTS}, "t": now_utc(), "w": extra.get("watermark_to"),
+         "pages": extra.get("pages"), "seconds": extra.get("seconds"), "r": run_id, "p": pipeline, "e": entity},
+    )
+
+
+def mark_failed(run_id: str, pipeline: str, entity: str, error: str, url: str | None = None) -> None:
+    """Best effort: the task is failing anyway; the audit row must say why."""
+    with transaction(url) as conn:
+        ensure_control_tables(conn)
+        conn.execute(
+            sa.text(
+                "INSERT INTO etl_runs (run_id, pipeline, entity, status, started_at, finished_at, error) "
+                "VALUES (:r, :p, :e, 'failed', :t, :t, :err) ON CONFLICT (run_id, pipeline, entity) "
+                "DO UPDATE SET status = 'failed', finished_at = excluded.finished_at, error = excluded.error"
+            ),
+            {"r": run_id, "p": pipeline, "e": entity, "t": now_utc(), "err": error[:4000]},
+        )

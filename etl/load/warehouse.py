@@ -1,0 +1,111 @@
+"""The warehouse connection: one SQLAlchemy URL (`ETL_WAREHOUSE_URL`) picks DuckDB or PostgreSQL.
+
+Both dialects go through the same code; what differs (column types, the bulk path) is looked up here
+once. DuckDB allows one writer process per file, so opening retries while another task holds the lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from etl.config.loader import PROJECT_ROOT
+
+log = logging.getLogger(__name__)
+DEFAULT_URL = "duckdb:///warehouse.duckdb"
+LOCK_WAIT_S = float(os.environ.get("ETL_DUCKDB_LOCK_WAIT_S", "300"))
+
+TYPES = {
+    "duckdb": {"string": "VARCHAR", "json": "JSON", "integer": "BIGINT", "bigint": "BIGINT",
+               "float": "DOUBLE", "boolean": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMP",
+               "text": "VARCHAR"},
+    "postgresql": {"string": "TEXT", "json": "JSONB", "integer": "BIGINT", "bigint": "BIGINT",
+                   "float": "DOUBLE PRECISION", "boolean": "BOOLEAN", "date": "DATE",
+                   "timestamp": "TIMESTAMP", "text": "TEXT"},
+}
+
+
+def warehouse_url() -> str:
+    """The configured URL, with a relative DuckDB path anchored at the project root."""
+    url = os.environ.get("ETL_WAREHOUSE_URL", DEFAULT_URL)
+    if url.startswith("duckdb:///") and not url.startswith("duckdb:////"):
+        rel = url.removeprefix("duckdb:///")
+        if rel and rel != ":memory:":
+            url = f"duckdb:///{(PROJECT_ROOT / rel).resolve()}"
+    return url
+
+
+def dialect_of(url: str) -> str:
+    name = sa.engine.make_url(url).get_backend_name()
+    if name not in TYPES:
+        raise ValueError(f"ETL_WAREHOUSE_URL {url!r}: unsupported backend {name!r}; use duckdb or postgresql")
+    return name
+
+
+def sql_type(dialect: str, type_name: str) -> str:
+    if type_name.startswith("decimal("):
+        return type_name.upper()
+    return TYPES[dialect][type_name]
+
+
+@lru_cache(maxsize=8)
+def engine_for(url: str) -> Engine:
+    if dialect_of(url) == "duckdb":
+        Path(sa.engine.make_url(url).database or "").parent.mkdir(parents=True, exist_ok=True)
+        return sa.create_engine(url, poolclass=sa.pool.NullPool)
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    text = str(exc)
+    return "Could not set lock" in text or "Conflicting lock" in text
+
+
+@contextmanager
+def transaction(url: str | None = None) -> Iterator[Connection]:
+    """A connection inside one transaction; waits for a DuckDB file lock instead of failing."""
+    url = url or warehouse_url()
+    engine = engine_for(url)
+    deadline = time.monotonic() + LOCK_WAIT_S
+    delay = 0.2
+    while True:
+        try:
+            conn = engine.connect()
+            break
+        except sa.exc.DBAPIError as exc:
+            if not _is_lock_error(exc) or time.monotonic() > deadline:
+                raise
+            log.info("warehouse file is locked by another writer; retrying in %.1fs", delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+    try:
+        with conn.begin():
+            yield conn
+    finally:
+        conn.close()
+
+
+def raw_dbapi(conn: Connection):
+    """The driver connection under SQLAlchemy (duckdb or psycopg2), for the bulk paths."""
+    return conn.connection.driver_connection
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def existing_columns(conn: Connection, table: str) -> list[str]:
+    rows = conn.execute(
+        sa.text("SELECT column_name FROM information_schema.columns WHERE table_name = :t "
+                "AND table_schema = current_schema() ORDER BY ordinal_position"),
+        {"t": table},
+    )
+    return [r[0] for r in rows]

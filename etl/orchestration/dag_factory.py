@@ -1,0 +1,80 @@
+"""Build one `<system>_sync` DAG from `mappings/<system>/`: a task group per entity file.
+
+Each group is extract -> transform -> validate -> load; only counts and watermarks travel by XCom, the
+rows wait in run-scoped Parquet files. Schedules, catch-up and tags come from `_system.yml`. Every load
+publishes an Asset per target table so downstream DAGs can run on data instead of the clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import DAG, Asset, TaskGroup, get_current_context, task
+
+from etl.config.loader import load_system, mappings_dir
+
+DEFAULT_ARGS = {
+    "owner": "data-engineering",
+    "retries": 2,
+    "retry_delay": dt.timedelta(seconds=20),
+    "retry_exponential_backoff": True,
+}
+
+
+def asset_for(target: str) -> Asset:
+    return Asset(name=target, uri=f"warehouse://etl/{target}")
+
+
+def _schedule(cfg):
+    if not cfg.system.schedule.cron:
+        return None
+    from airflow.timetables.trigger import CronTriggerTimetable
+
+    return CronTriggerTimetable(cfg.system.schedule.cron, timezone=cfg.system.schedule.timezone)
+
+
+def _entity_group(system: str, entity) -> None:
+    from etl.orchestration import tasks as t
+
+    with TaskGroup(group_id=entity.entity, tooltip=entity.description or entity.target):
+
+        @task(task_id="extract")
+        def extract() -> dict:
+            return t.extract(system, entity.entity, get_current_context())
+
+        @task(task_id="transform")
+        def transform(_: dict) -> dict:
+            return t.transform(system, entity.entity, get_current_context())
+
+        @task(task_id="validate")
+        def validate(extracted: dict, _: dict) -> dict:
+            return t.validate(system, entity.entity, extracted, get_current_context())
+
+        @task(task_id="load", outlets=[asset_for(entity.target)], max_active_tis_per_dag=1)
+        def load(extracted: dict, transformed: dict, validated: dict) -> dict:
+            return t.load(system, entity.entity, extracted, transformed, validated, get_current_context())
+
+        ex = extract()
+        tr = transform(ex)
+        va = validate(ex, tr)
+        load(ex, tr, va)
+
+
+def build_dag(system: str, doc_md: str | None = None, schedule=None) -> DAG:
+    cfg = load_system(mappings_dir() / system)
+    sched = cfg.system.schedule
+    dag = DAG(
+        dag_id=f"{system}_sync",
+        description=cfg.system.description or f"Sync {system} into the warehouse",
+        doc_md=doc_md,
+        schedule=schedule if schedule is not None else _schedule(cfg),
+        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        catchup=sched.catchup,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["etl", system, *cfg.system.tags],
+    )
+    with dag:
+        for entity in cfg.entities.values():
+            _entity_group(system, entity)
+    return dag

@@ -1,0 +1,194 @@
+"""Airflow Connections without Airflow: where a source finds its host and its secret.
+
+Secrets never live in the mapping YAML (STYLE §8); a source names a connection id and this module
+resolves it. The environment variable `AIRFLOW_CONN_<ID>` wins, in either of Airflow's two
+encodings (URI or JSON), so the same code runs in unit tests, in the benchmark and inside Airflow.
+Only when the variable is absent, and only inside a process that already runs Airflow (a task), do we
+ask Airflow's task SDK (`airflow.sdk.BaseHook.get_connection`).
+
+The URI rules mirror `airflow.sdk.definitions.connection.Connection.from_uri` (percent-decoded parts,
+`postgresql` → `postgres`, `-` → `_` in the type, query parameters become `extra` unless a single
+`__extra__` parameter carries the extra as JSON, `http://https://host` keeps the inner scheme on the
+host) so a value that works in Airflow works here, and vice versa.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+EXTRA_KEY = "__extra__"
+_FILE_DIALECTS = {"sqlite", "duckdb"}  # the "database" is a path, not a server
+
+
+class ConnectionNotFound(LookupError):
+    """Neither the environment nor Airflow knows the connection id."""
+
+
+@dataclass(frozen=True)
+class ConnectionInfo:
+    """The fields of an Airflow Connection that sources need, with the password kept out of repr."""
+
+    conn_id: str
+    conn_type: str
+    host: str | None = None
+    port: int | None = None
+    schema: str | None = None  # Airflow's name for the path / database part
+    login: str | None = None
+    password: str | None = field(default=None, repr=False)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        # Logged by operators' error handlers and pytest alike: the secret must never show.
+        masked = "***" if self.password else None
+        return (
+            f"ConnectionInfo(conn_id={self.conn_id!r}, conn_type={self.conn_type!r}, host={self.host!r}, "
+            f"port={self.port!r}, schema={self.schema!r}, login={self.login!r}, password={masked!r}, "
+            f"extra={sorted(self.extra)!r})"
+        )
+
+    __str__ = __repr__
+
+    @property
+    def base_url(self) -> str:
+        """`scheme://host[:port][/schema]`, the prefix a REST source appends its path to."""
+        host = (self.host or "").rstrip("/")
+        if "://" not in host:
+            scheme = self.extra.get("scheme") or (
+                self.conn_type if self.conn_type in ("http", "https") else "http"
+            )
+            host = f"{scheme}://{host}"
+        url = f"{host}:{self.port}" if self.port else host
+        if self.schema:
+            url += "/" + self.schema.strip("/")
+        return url
+
+    def sqlalchemy_url(self) -> str:
+        """The connection as a SQLAlchemy URL string, for SQL sources."""
+        from sqlalchemy.engine import URL  # only SQL sources pay for the import
+
+        dialect = {"postgres": "postgresql"}.get(self.conn_type, self.conn_type)
+        if dialect in _FILE_DIALECTS:
+            # Airflow keeps the file in `host` (JSON form) or in the path (URI form `sqlite:////abs.db`).
+            path = self.host or self.schema or ":memory:"
+            return f"{dialect}:///{path}"
+        # Scalar extras become URL query options (e.g. sslmode); nested ones are Airflow-only settings.
+        query = {k: str(v) for k, v in self.extra.items() if isinstance(v, str | int | float)}
+        url = URL.create(
+            dialect, self.login, self.password, self.host or None, self.port, self.schema or None, query
+        )
+        return url.render_as_string(hide_password=False)
+
+
+def get_connection(conn_id: str) -> ConnectionInfo:
+    """Resolve `conn_id` from `AIRFLOW_CONN_<ID>`, else from Airflow; raise ConnectionNotFound."""
+    var = env_var_name(conn_id)
+    value = os.environ.get(var)
+    if value is not None:
+        return parse_connection(conn_id, value)
+    hint = (
+        f"connection {conn_id!r} is not defined: set the environment variable {var} "
+        f"(e.g. {var}='http://:TOKEN@host:8000') or create it in Airflow"
+    )
+    if "airflow" not in sys.modules:
+        # Not inside an Airflow task: importing Airflow (~2 s) could only end in the same answer.
+        raise ConnectionNotFound(hint)
+    try:
+        return _from_airflow(conn_id)
+    except Exception as exc:  # Airflow raises many kinds of errors here; all mean "not here"
+        raise ConnectionNotFound(f"{hint} ({type(exc).__name__}: {_first_line(exc)})") from None
+
+
+def env_var_name(conn_id: str) -> str:
+    return f"AIRFLOW_CONN_{conn_id.upper()}"
+
+
+def parse_connection(conn_id: str, value: str) -> ConnectionInfo:
+    """Parse an `AIRFLOW_CONN_*` value: JSON when it starts with '{', a URI otherwise."""
+    text = value.strip()
+    try:
+        return _from_json(conn_id, text) if text.startswith("{") else _from_uri(conn_id, text)
+    except (ValueError, TypeError) as exc:
+        # The value may hold a password, so the message names the variable, never echoes it.
+        raise ValueError(
+            f"{env_var_name(conn_id)} is not a valid Airflow connection (URI or JSON): {_first_line(exc)}"
+        ) from None
+
+
+def _from_json(conn_id: str, text: str) -> ConnectionInfo:
+    data = json.loads(text)
+    extra = data.get("extra") or {}
+    if isinstance(extra, str):
+        extra = json.loads(extra)
+    port = data.get("port")
+    return ConnectionInfo(
+        conn_id=conn_id,
+        conn_type=_normalise_type(data.get("conn_type") or "http"),
+        host=data.get("host") or None,
+        port=int(port) if port not in (None, "") else None,
+        schema=data.get("schema") or None,
+        login=data.get("login"),
+        password=data.get("password"),
+        extra=dict(extra),
+    )
+
+
+def _from_uri(conn_id: str, uri: str) -> ConnectionInfo:
+    if "://" not in uri:
+        raise ValueError("expected '<conn_type>://[login[:password]@]host[:port][/schema][?extra]'")
+    conn_type, rest = uri.split("://", 1)
+    inner_scheme = None
+    if "://" in rest:  # Airflow's "host with protocol" form: http://https://host/...
+        inner_scheme, rest = rest.split("://", 1)
+    parts = urlsplit("//" + rest)
+    host = unquote(parts.hostname or "") or None
+    if host and inner_scheme:
+        host = f"{inner_scheme}://{host}"
+    return ConnectionInfo(
+        conn_id=conn_id,
+        conn_type=_normalise_type(conn_type),
+        host=host,
+        port=parts.port,
+        schema=unquote(parts.path[1:]) or None,
+        login=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        extra=_extra_from_query(parts.query),
+    )
+
+
+def _extra_from_query(query: str) -> dict[str, Any]:
+    if not query:
+        return {}
+    params = dict(parse_qsl(query, keep_blank_values=True))
+    if EXTRA_KEY in params:
+        return dict(json.loads(params[EXTRA_KEY]))
+    return params
+
+
+def _normalise_type(conn_type: str) -> str:
+    return "postgres" if conn_type == "postgresql" else conn_type.replace("-", "_")
+
+
+def _from_airflow(conn_id: str) -> ConnectionInfo:
+    from airflow.sdk import BaseHook  # heavy; only inside an Airflow task
+
+    conn = BaseHook.get_connection(conn_id)
+    return ConnectionInfo(
+        conn_id=conn_id,
+        conn_type=conn.conn_type or "http",
+        host=conn.host or None,
+        port=conn.port,
+        schema=conn.schema or None,
+        login=conn.login,
+        password=conn.password,
+        extra=dict(conn.extra_dejson),
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__

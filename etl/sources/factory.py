@@ -1,0 +1,31 @@
+"""Pick the source implementation an entity's `source.kind` names and hand back its raw batches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pyarrow as pa
+
+from etl.config.schema import Entity
+from etl.sources.rest import ExtractStats
+
+
+def iter_source_batches(entity: Entity, watermark: str | None, stats: ExtractStats, ctx) -> Iterator[pa.Table]:
+    """Raw batches (all text columns, as received) of one entity, newer than `watermark`."""
+    from etl.sources.connections import get_connection
+
+    src = entity.source
+    if src.kind == "rest":
+        from etl.sources.rest import iter_batches
+
+        return iter_batches(src, get_connection(src.connection), watermark, stats)
+    if src.kind == "sql":
+        from etl.sources.sql import iter_batches as sql_batches
+
+        return sql_batches(src, get_connection(src.connection), watermark, stats, ctx)
+    from etl.sources.files import iter_batches as file_batches
+
+    return file_batches(entity, watermark, stats, ctx)
+
+
+__all__ = ["ExtractStats", "iter_source_batches"]

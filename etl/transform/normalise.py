@@ -1,0 +1,100 @@
+"""String normalisers named in a mapping's `normalise:` list, applied before casting.
+
+They only reshape values; they never decide validity. A value that is still wrong afterwards (an e-mail
+without a domain, a phone number that cannot be made E.164) is left visible so the table's expectation
+suite quarantines it with the bad value in the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+StrArray = pa.Array | pa.ChunkedArray
+
+
+def _null_if_blank(arr: StrArray) -> StrArray:
+    blank = pc.equal(pc.utf8_trim_whitespace(arr), "")
+    return pc.if_else(blank, pa.scalar(None, pa.string()), arr)
+
+
+def _email(arr: StrArray) -> StrArray:
+    return _null_if_blank(pc.utf8_lower(pc.utf8_trim_whitespace(arr)))
+
+
+def _collapse_spaces(arr: StrArray) -> StrArray:
+    return pc.utf8_trim_whitespace(pc.replace_substring_regex(arr, r"\s+", " "))
+
+
+SIMPLE: dict[str, Callable[[StrArray], StrArray]] = {
+    "trim": pc.utf8_trim_whitespace,
+    "lower": pc.utf8_lower,
+    "upper": pc.utf8_upper,
+    "title": pc.utf8_title,
+    "collapse_spaces": _collapse_spaces,
+    "null_if_blank": _null_if_blank,
+    "email": _email,
+    "strip_punctuation": lambda a: pc.replace_substring_regex(a, r"[^\w\s]", ""),
+    "digits_only": lambda a: pc.replace_substring_regex(a, r"\D", ""),
+}
+
+# Country names the demo and common CRMs use, to regions phonenumbers understands.
+_COUNTRY_TO_REGION = {
+    "usa": "US", "united states": "US", "us": "US", "canada": "CA", "united kingdom": "GB", "uk": "GB",
+    "germany": "DE", "france": "FR", "brazil": "BR", "india": "IN", "australia": "AU", "italy": "IT",
+    "spain": "ES", "portugal": "PT", "netherlands": "NL", "belgium": "BE", "austria": "AT",
+    "switzerland": "CH", "sweden": "SE", "norway": "NO", "denmark": "DK", "finland": "FI", "poland": "PL",
+    "czech republic": "CZ", "hungary": "HU", "ireland": "IE", "argentina": "AR", "chile": "CL",
+    "mexico": "MX", "china": "CN", "japan": "JP", "venezuela": "VE",
+}
+
+
+def region_of(country: str | None, default: str) -> str:
+    if not country:
+        return default
+    c = country.strip()
+    if len(c) == 2 and c.isalpha():
+        return c.upper()
+    return _COUNTRY_TO_REGION.get(c.lower(), default)
+
+
+def phone_e164(arr: StrArray, regions: StrArray | None, default_region: str) -> pa.Array:
+    """Format phone numbers as E.164; unparseable ones are kept as received for the suite to flag.
+
+    Parsing is per distinct (number, region) pair, so repeated values cost nothing extra.
+    """
+    import phonenumbers
+
+    values = arr.to_pylist()
+    region_list = regions.to_pylist() if regions is not None else [None] * len(values)
+    cache: dict[tuple[str, str | None], str] = {}
+    out: list[str | None] = []
+    for raw, country in zip(values, region_list, strict=True):
+        if raw is None or not raw.strip():
+            out.append(None)
+            continue
+        key = (raw, country)
+        if key not in cache:
+            cache[key] = _format_phone(phonenumbers, raw, region_of(country, default_region))
+        out.append(cache[key])
+    return pa.array(out, pa.string())
+
+
+def _format_phone(phonenumbers, raw: str, region: str) -> str:
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        return raw
+    if not phonenumbers.is_possible_number(number):
+        return raw
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def apply_normalisers(arr: StrArray, names: list[str]) -> StrArray:
+    """Apply the simple normalisers in order; phone_e164 is applied by the mapper (it needs a region)."""
+    for name in names:
+        if name in SIMPLE:
+            arr = SIMPLE[name](arr)
+    return arr
