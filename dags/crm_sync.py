@@ -1,6 +1,6 @@
 """# crm_sync
 
-Syncs the CRM (HubSpot-style REST API, connection `crm_api`) into the warehouse: one task group per
+Airflow DAG. Syncs the CRM (HubSpot-style REST API, connection `crm_api`) into the warehouse: one task group per
 entity file in `mappings/crm/`, each extract -> transform -> validate -> load.
 
 Every load writes its audit row to `etl_runs` (rows extracted / filtered / quarantined / inserted /

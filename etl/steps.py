@@ -23,7 +23,7 @@ from etl.config.schema import Entity
 from etl.load import audit
 from etl.load.merge import bulk_append, ensure_target, merge_stage, stage_batches
 from etl.load.warehouse import transaction
-from etl.sources.factory import ExtractStats, iter_source_batches
+from etl.sources.factory import ExtractStats, iter_source_batches, source_hooks
 from etl.transform.mapping import ERRORS, SRC_ROW, map_batch
 from etl.transform.pii import protect
 
@@ -178,6 +178,7 @@ def load(entity: Entity, ctx: RunContext, counts: dict) -> dict:
     """Merge valid rows, store quarantine, advance the watermark and close the audit row: one transaction."""
     started = time.monotonic()
     valid_folder, q_folder = _folder(entity, ctx, "valid"), _folder(entity, ctx, "quarantine")
+    hooks = source_hooks(entity)
     with transaction(ctx.warehouse_url) as conn:
         audit.ensure_control_tables(conn)
         ensure_target(conn, entity)
@@ -187,11 +188,13 @@ def load(entity: Entity, ctx: RunContext, counts: dict) -> dict:
         totals = {"extracted": counts["extracted"], "filtered": counts["filtered"], "quarantined": quarantined,
                   "inserted": merged.inserted, "updated": merged.updated, "unchanged": merged.unchanged}
         check_invariant(entity, totals)
+        hooks.in_transaction(conn, entity, ctx)
         audit.write_watermark(conn, entity.pipeline, entity.entity, counts.get("watermark_to"), ctx.run_id)
         seconds = round(time.monotonic() - started + counts.get("elapsed", 0.0), 3)
         audit.finish_run(conn, ctx.run_id, entity.pipeline, entity.entity, totals,
                          {"watermark_to": counts.get("watermark_to"), "pages": counts.get("pages"),
                           "seconds": seconds})
+    hooks.after_commit(entity, ctx)
     runfiles.remove(entity.pipeline, ctx.run_id, entity.entity)
     log.info("%s.%s load: %s, watermark %s, %.2fs", entity.system, entity.entity,
              ", ".join(f"{k} {v}" for k, v in totals.items()), counts.get("watermark_to"),

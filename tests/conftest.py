@@ -24,7 +24,10 @@ CRM_TOKEN = "test-token"
 
 
 def pg_base_url() -> str | None:
-    return os.environ.get("ETL_TEST_PG_URL")
+    from etl.load.warehouse import with_driver
+
+    url = os.environ.get("ETL_TEST_PG_URL")
+    return with_driver(url) if url else None
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +51,9 @@ def pg_url() -> str:
 def reset_pg(url: str) -> None:
     import sqlalchemy as sa
 
-    engine = sa.create_engine(url)
+    from etl.load.warehouse import with_driver
+
+    engine = sa.create_engine(with_driver(url))
     with engine.begin() as conn:
         conn.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
         conn.execute(sa.text("CREATE SCHEMA public"))

@@ -74,22 +74,35 @@ def _deep_merge(base: dict, over: dict) -> dict:
     return merged
 
 
-def _format_errors(exc: ValidationError, path: Path, lines: dict[tuple, int], fallback: str) -> str:
+def _nearest(lines: dict[tuple, int], loc: tuple) -> tuple:
+    while loc and loc not in lines:
+        loc = loc[:-1]
+    return loc
+
+
+def _where(loc: tuple, path: Path, lines: dict[tuple, int], inherited: tuple[Path, dict] | None) -> str:
+    """The file and line a setting came from: the entity file, or the system defaults it inherited."""
+    if loc in lines or inherited is None:
+        return f"{path}:{lines.get(_nearest(lines, loc), 1)}"
+    sys_path, sys_lines = inherited
+    in_defaults = _nearest(sys_lines, ("defaults", *loc))
+    if len(in_defaults) > 1 and len(in_defaults) - 1 > len(_nearest(lines, loc)):
+        return f"{sys_path}:{sys_lines[in_defaults]} (inherited from {SYSTEM_FILE} defaults by {path.name})"
+    return f"{path}:{lines.get(_nearest(lines, loc), 1)}"
+
+
+def _format_errors(exc: ValidationError, path: Path, lines: dict[tuple, int],
+                   inherited: tuple[Path, dict] | None = None) -> str:
     messages = []
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in ("rest", "sql", "files")))
-        probe = loc
-        while probe and probe not in lines:
-            probe = probe[:-1]
-        line = lines.get(probe, 1)
         field_name = ".".join(str(p) for p in loc) or "(top level)"
-        origin = str(path) if probe or not loc else fallback
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown setting (check the spelling against the mapping reference in README.md)"
         elif err["type"] == "missing":
             msg = "required setting is missing"
-        messages.append(f"{origin}:{line}: {field_name}: {msg}")
+        messages.append(f"{_where(loc, path, lines, inherited)}: {field_name}: {msg}")
     return "\n".join(messages)
 
 
@@ -103,25 +116,60 @@ def load_system(folder: Path) -> SystemConfig:
     try:
         system = System.model_validate(sys_data)
     except ValidationError as exc:
-        raise MappingError(_format_errors(exc, sys_path, sys_lines, str(sys_path))) from None
+        raise MappingError(_format_errors(exc, sys_path, sys_lines)) from None
     entities, problems = {}, []
+    paths: dict[str, Path] = {}
     for path in sorted(folder.glob("*.yml")):
         if path.name == SYSTEM_FILE:
             continue
         try:
-            entity = load_entity(path, system)
+            entity = load_entity(path, system, (sys_path, sys_lines))
         except MappingError as exc:
             problems.append(str(exc))
             continue
         if entity.entity in entities:
             problems.append(f"{path}:1: entity: {entity.entity!r} is declared twice in {folder}")
         entities[entity.entity] = entity
+        paths[entity.entity] = path
+    entities = dependency_order(entities, paths, problems)
     if problems:
         raise MappingError("\n".join(problems))
     return SystemConfig(system=system, entities=entities, folder=folder)
 
 
-def load_entity(path: Path, system: System) -> Entity:
+def dependency_order(entities: dict[str, Entity], paths: dict[str, Path], problems: list[str]) -> dict[str, Entity]:
+    """The entities with every `depends_on` before its dependants (file order otherwise), so an
+    in-process run of `cfg.entities` in order loads e.g. fx_rates before the orders it converts."""
+    ordered: dict[str, Entity] = {}
+    visiting: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in ordered:
+            return
+        if name in visiting:
+            cycle = " -> ".join([*visiting[visiting.index(name):], name])
+            problems.append(f"{paths[name]}:{_line_of(paths[name], ('depends_on',))}: depends_on: cycle {cycle}")
+            return
+        visiting.append(name)
+        for dep in entities[name].depends_on:
+            if dep in entities:
+                visit(dep)
+            else:
+                problems.append(f"{paths[name]}:{_line_of(paths[name], ('depends_on',))}: depends_on: no entity "
+                                f"{dep!r} in this system; known: {', '.join(sorted(entities))}")
+        visiting.pop()
+        ordered.setdefault(name, entities[name])
+
+    for name in entities:
+        visit(name)
+    return ordered
+
+
+def _line_of(path: Path, loc: tuple) -> int:
+    return _read_yaml(path)[1].get(loc, 1)
+
+
+def load_entity(path: Path, system: System, inherited: tuple[Path, dict] | None = None) -> Entity:
     data, lines = _read_yaml(path)
     data.setdefault("entity", path.stem)
     data = _deep_merge(system.defaults, data)
@@ -129,8 +177,7 @@ def load_entity(path: Path, system: System) -> Entity:
     try:
         return Entity.model_validate(data)
     except ValidationError as exc:
-        fallback = f"{path} (inherited from {SYSTEM_FILE} defaults)"
-        raise MappingError(_format_errors(exc, path, lines, fallback)) from None
+        raise MappingError(_format_errors(exc, path, lines, inherited)) from None
 
 
 def load_all(root: Path | None = None) -> dict[str, SystemConfig]:

@@ -79,21 +79,37 @@ class RestSource(Strict):
 
 
 class SqlSource(Strict):
+    """A table or a SELECT of a SQL database (etl.sources.sql), read in cursor order in bounded batches.
+
+    With `incremental`: rows whose cursor column is above the watermark (minus `lag_s` for timestamps).
+    With `window: data_interval` too: rows whose cursor falls in the run's data interval [start, end)
+    instead, so an Airflow backfill of past dates reads exactly its dates. With neither: the whole
+    table on every run (small reference tables; pair with write_mode: replace).
+    """
+
     kind: Literal["sql"] = "sql"
     connection: str  # Airflow Connection id whose URI is a SQLAlchemy URL
     table: str | None = None
     query: str | None = None
     incremental: Incremental | None = None  # cursor_field is a column; param is unused
+    window: Literal["data_interval"] | None = None
     batch_rows: int = Field(50_000, ge=1)
 
     @model_validator(mode="after")
     def _one_of_table_or_query(self) -> SqlSource:
         if (self.table is None) == (self.query is None):
             raise ValueError("give exactly one of 'table' or 'query'")
+        if self.window and self.incremental is None:
+            raise ValueError("window: data_interval needs incremental.cursor_field, the column the window applies to")
         return self
 
 
+FILE_COLUMN = "_file"  # raw column a file source adds to every row: the name of the file it came from
+
+
 class FileSource(Strict):
+    """Files dropped into a landing folder (see etl.sources.files): each file is loaded once."""
+
     kind: Literal["files"] = "files"
     landing: str  # folder (relative to ETL_DATA_DIR unless absolute) receiving the drops
     pattern: str  # glob of the files this entity reads, e.g. approvals_*.csv
@@ -106,6 +122,14 @@ class FileSource(Strict):
     parent_fields: dict[str, str] = {}  # json explode: parent field -> column name carried onto children
     required_columns: list[str] = []  # a file lacking one is rejected with that reason
     batch_rows: int = Field(50_000, ge=1)
+
+    @model_validator(mode="after")
+    def _json_options(self) -> FileSource:
+        if self.format != "json" and (self.explode or self.parent_fields or self.records_path):
+            raise ValueError("records_path, explode and parent_fields apply to format: json only")
+        if self.parent_fields and not self.explode:
+            raise ValueError("parent_fields needs 'explode' (the list whose items become the rows)")
+        return self
 
 
 Source = Annotated[RestSource | SqlSource | FileSource, Field(discriminator="kind")]
@@ -211,6 +235,105 @@ class Filter(Strict):
         return self
 
 
+class RateTable(Strict):
+    """Where a currency conversion finds its rates: a warehouse table another entity loads (depends_on)."""
+
+    table: str  # e.g. stg_erp__fx_rates
+    date: str = "rate_date"
+    currency: str = "currency"
+    rate: str = "rate"  # units of the target currency for one unit of `currency`
+
+
+def _numeric_type(v: str) -> str:
+    if v != "float" and not v.startswith("decimal("):
+        raise ValueError(f"output type {v!r} must be float or decimal(P,S)")
+    if not TYPE_RE.match(v):
+        raise ValueError(f"unknown type {v!r}; expected float or decimal(P,S)")
+    return v
+
+
+class CurrencyConversion(Strict):
+    """`amount` (in the row's `currency`) times the latest rate on or before `date` -> `output` in `to`.
+
+    Adds the columns <output>, <output>_rate and <output>_rate_date (the rate used and its date). A
+    row with an amount but no rate within `max_age_days` is quarantined with the reason, e.g.
+    "no USD rate for BRL on 1997-05-19". Amounts already in `to` convert at 1 without a lookup.
+    """
+
+    type: Literal["currency"]
+    amount: str
+    currency: str
+    date: str
+    to: str = "USD"
+    rates: RateTable
+    max_age_days: int = Field(0, ge=0)  # 0: the rate of that very date; n: up to n days older
+    output: str = ""  # default <amount>_<to>, e.g. total_amount_usd
+    output_type: str = "decimal(18,2)"
+    rate_type: str = "decimal(18,6)"
+
+    @field_validator("output_type", "rate_type")
+    @classmethod
+    def _numeric(cls, v: str) -> str:
+        return _numeric_type(v)
+
+    @property
+    def target(self) -> str:
+        return self.output or f"{self.amount}_{self.to.lower()}"
+
+    def inputs(self) -> list[str]:
+        return [self.amount, self.currency, self.date]
+
+    def outputs(self) -> dict[str, Column]:
+        why = f"{self.amount} converted to {self.to} at the {self.rates.table} rate of {self.date}"
+        return {self.target: Column(type=self.output_type, description=why),
+                f"{self.target}_rate": Column(type=self.rate_type, description=f"{self.to} per unit, used"),
+                f"{self.target}_rate_date": Column(type="date", description="date of the rate used")}
+
+
+class UnitConversion(Strict):
+    """`quantity` in its unit (a column, or one `from_unit` for all rows) -> `output` in `to`.
+
+    `factors` gives every unit's size in one common base (e.g. kg: 1, g: 0.001, lb: 0.45359237); a
+    row whose unit has no factor is quarantined with the reason.
+    """
+
+    type: Literal["units"]
+    quantity: str
+    unit: str | None = None  # column holding each row's unit
+    from_unit: str | None = None  # the unit of every row, when there is no unit column
+    to: str
+    factors: dict[str, float] = Field(min_length=1)
+    output: str = ""  # default <quantity>_<to>
+    output_type: str = "float"
+
+    @field_validator("output_type")
+    @classmethod
+    def _numeric(cls, v: str) -> str:
+        return _numeric_type(v)
+
+    @model_validator(mode="after")
+    def _units(self) -> UnitConversion:
+        if (self.unit is None) == (self.from_unit is None):
+            raise ValueError("units conversion takes exactly one of 'unit' (a column) or 'from_unit'")
+        for u in (self.to, self.from_unit):
+            if u is not None and u not in self.factors:
+                raise ValueError(f"unit {u!r} has no entry in 'factors'")
+        return self
+
+    @property
+    def target(self) -> str:
+        return self.output or f"{self.quantity}_{self.to.lower()}"
+
+    def inputs(self) -> list[str]:
+        return [self.quantity] + ([self.unit] if self.unit else [])
+
+    def outputs(self) -> dict[str, Column]:
+        return {self.target: Column(type=self.output_type, description=f"{self.quantity} in {self.to}")}
+
+
+Conversion = Annotated[CurrencyConversion | UnitConversion, Field(discriminator="type")]
+
+
 class Quality(Strict):
     suite: str | None = None  # expectations/<suite>.json; default: the target table's name
     max_quarantine_share: float = Field(0.2, ge=0, le=1)  # above this the task fails
@@ -221,6 +344,10 @@ class Schedule(Strict):
     cron: str | None = None  # None: only triggered (by an asset event or by hand)
     timezone: str = "UTC"
     catchup: bool = False
+    # Glob (e.g. "*.csv") in the landing folder of the system's file entities: a file arriving there
+    # starts a run within seconds (an Airflow AssetWatcher), in addition to the cron schedule.
+    on_file: str | None = None
+    poll_s: float = Field(2.0, gt=0, le=300)  # on_file: seconds between two looks at the landing folder
 
 
 class Entity(Strict):
@@ -234,19 +361,48 @@ class Entity(Strict):
     columns: dict[str, Column] = Field(min_length=1)
     extras: Literal["keep", "drop"] = "keep"
     filters: list[Filter] = []
+    conversions: list[Conversion] = []  # after cast and derive; their output columns are added
+    depends_on: list[str] = []  # entities of the same system loaded before this one is transformed
     quality: Quality = Quality()
 
     @model_validator(mode="after")
     def _consistent(self) -> Entity:
         if not self.target:
             object.__setattr__(self, "target", f"stg_{self.system}__{self.entity}")
+        self._add_conversion_outputs()
+        if self.entity in self.depends_on:
+            raise ValueError(f"depends_on: entity {self.entity!r} cannot depend on itself")
         missing = [k for k in self.primary_key if k not in self.columns]
         if missing:
             raise ValueError(f"primary_key column {missing[0]!r} is not declared under 'columns'")
         for f in self.filters:
             if f.column not in self.columns:
                 raise ValueError(f"filter column {f.column!r} is not declared under 'columns'")
+        if self.source.kind == "files" and not any(c.source == FILE_COLUMN for c in self.columns.values()):
+            raise ValueError(
+                f"a files source needs a column with 'source: {FILE_COLUMN}' (e.g. source_file: "
+                f"{{source: {FILE_COLUMN}}}) so a corrected re-delivery can replace the rows of the file it corrects"
+            )
         return self
+
+    def _add_conversion_outputs(self) -> None:
+        """Declare each conversion's output columns (unless the mapping declares them itself)."""
+        added: dict[str, Column] = {}
+        for i, conv in enumerate(self.conversions):
+            missing = [c for c in conv.inputs() if c not in self.columns and c not in added]
+            if missing:
+                raise ValueError(f"conversions.{i}: column {missing[0]!r} is not declared under 'columns'")
+            for name, col in conv.outputs().items():
+                if name in added:
+                    raise ValueError(f"conversions.{i}: output column {name!r} is produced twice")
+                added[name] = self.columns.get(name, col)
+        if added:
+            object.__setattr__(self, "columns", {**self.columns, **added})
+
+    @property
+    def converted_columns(self) -> set[str]:
+        """Columns the conversions fill (never read from the source)."""
+        return {name for conv in self.conversions for name in conv.outputs()}
 
     @property
     def pipeline(self) -> str:

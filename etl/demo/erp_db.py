@@ -6,20 +6,24 @@ Northwind gives credible customers, orders and lines; it lacks what makes ERP sy
 module adds it, all deterministic from `seed`:
 
 - `updated_at` on customers, products, orders, order_details, employees and invoices, bumped by a
-  trigger on every UPDATE that does not set it itself (UTC, microseconds) -- the incremental cursor;
+  trigger on every UPDATE that does not set it itself (naive UTC; PostgreSQL's now(), i.e. the
+  transaction start, SQLite's clock to the millisecond) -- the incremental cursor;
 - `order_details.line_id`, a single-column increasing key (the composite primary key
   (order_id, product_id) is kept; line_id is UNIQUE, new lines take max + 1);
-- `currency` on customers and orders (from the customer's country), line prices read in it;
-- `invoices`, one per shipped order, totals from the lines (unit_price * quantity * (1 - discount));
+- `currency` on customers and orders (from the customer's country); order_details.unit_price is in
+  the order's currency, products.unit_price stays a list price;
+- `invoices`, one per shipped order, dated on the shipped date, totals from the lines
+  (unit_price * quantity * (1 - discount), freight excluded) plus a tax rate per currency;
 - `fx_rates`, one rate per business day per currency, with MISSING_FX_DATES left out on purpose so
   a conversion step has something to quarantine;
 - `customers.lead_source` / `customers.status`, `employees.email` (the sales reps).
 
-The dump is PostgreSQL SQL. sqlglot translates its DDL; `real` becomes double precision in both
-dialects, because a float4 column would read back differently from SQLite's float8 (32.38 vs
-32.3800011) and the two databases must hold identical data. INSERTs run verbatim (bytea `'\\x'`
-becomes `X''` on SQLite). SQLite cannot ALTER TABLE ADD CONSTRAINT, so keys are folded into
-CREATE TABLE there.
+Data: Northwind, data/northwind/northwind.sql from github.com/pthom/northwind_psql at cd0ef28
+(Ms-PL, data/northwind/LICENSE). The dump is PostgreSQL SQL. sqlglot translates its DDL; `real`
+becomes double precision in both dialects, because a float4 column would read back differently from
+SQLite's float8 (32.38 vs 32.3800011) and the two databases must hold identical data. INSERTs run
+verbatim (bytea `'\\x'` becomes `X''` on SQLite). SQLite cannot ALTER TABLE ADD CONSTRAINT, so keys
+are folded into CREATE TABLE there.
 """
 
 from __future__ import annotations
@@ -27,12 +31,14 @@ from __future__ import annotations
 import argparse
 import random
 import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 
 import sqlglot
-from sqlalchemy import Connection, Engine, bindparam, create_engine, make_url, text
+from sqlalchemy import Connection, Engine, TextClause, bindparam, create_engine, make_url, text
 from sqlglot import exp
 
 DUMP = Path(__file__).parent / "data" / "northwind" / "northwind.sql"
@@ -99,18 +105,21 @@ TOUCH_SET = {
 
 
 @cache
-def _dump() -> tuple[list[exp.Expression], list[str], list[exp.Alter]]:
-    """The dump as (CREATE TABLE asts with real -> double, INSERT texts, ALTER TABLE asts)."""
+def _dump() -> tuple[list, list[str], list]:
+    """The dump as (CREATE TABLE asts with real -> double, INSERT texts, ALTER TABLE asts).
+
+    Splitting on `;` at a line end is safe here: no string literal in the dump ends a line with one."""
     statements = [re.sub(r"(?m)^--.*$", "", s).strip() for s in re.split(r";\s*\n", DUMP.read_text())]
     creates = [sqlglot.parse_one(s, read="postgres") for s in statements if s.startswith("CREATE")]
     for dtype in (d for c in creates for d in c.find_all(exp.DataType)):
         if dtype.this == exp.DataType.Type.FLOAT:
             dtype.set("this", exp.DataType.Type.DOUBLE)
     alters = [sqlglot.parse_one(s, read="postgres") for s in statements if s.startswith("ALTER")]
-    return creates, [s for s in statements if s.startswith("INSERT")], alters  # type: ignore[return-value]
+    return creates, [s for s in statements if s.startswith("INSERT")], alters
 
 
 def northwind_tables() -> list[str]:
+    """Northwind's 14 tables, in the dump's order."""
     return [c.this.this.name for c in _dump()[0]]
 
 
@@ -147,6 +156,16 @@ def _engine(url: str) -> Engine:
     return create_engine(parsed)
 
 
+@contextmanager
+def _transaction(url: str) -> Iterator[Connection]:
+    engine = _engine(url)
+    try:
+        with engine.begin() as conn:
+            yield conn
+    finally:
+        engine.dispose()
+
+
 def _day(value) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
@@ -170,9 +189,22 @@ def _currencies(countries: list[str], seed: int) -> dict[str, str]:
     return {**mix, **FIXED_CURRENCY}
 
 
+def _in_list(sql: str) -> TextClause:
+    """`sql` with `:keys` bound to a Python list (IN :keys), in either dialect."""
+    return text(sql).bindparams(bindparam("keys", expanding=True))
+
+
 def _update(conn: Connection, sql: str, rows: list[dict]) -> None:
     if rows:
         conn.execute(text(sql), rows)
+
+
+def _insert(conn: Connection, table: str, columns: str, rows: list[tuple]) -> None:
+    """INSERT rows given as tuples in `columns` order; dates go as ISO text, which both dialects accept."""
+    names = [c.strip() for c in columns.split(",")]
+    _update(conn, f"INSERT INTO {table} ({columns}) VALUES ({', '.join(':' + c for c in names)})",
+            [{c: v.isoformat() if isinstance(v, date) else v for c, v in zip(names, row, strict=True)}
+             for row in rows])
 
 
 def _seed_columns(conn: Connection, seed: int) -> None:
@@ -202,13 +234,12 @@ def _seed_columns(conn: Connection, seed: int) -> None:
 
 
 def _invoice_amounts(conn: Connection, order_ids: list[int]) -> dict[int, list]:
-    """order_id -> [customer_id, shipped_date, currency, net] for the shipped ones among order_ids."""
-    select = text("SELECT o.order_id, o.customer_id, o.shipped_date, o.currency, d.unit_price, d.quantity,"
-                  " d.discount FROM orders o JOIN order_details d ON d.order_id = o.order_id "
-                  "WHERE o.shipped_date IS NOT NULL AND o.order_id IN :ids ORDER BY d.line_id")
+    """order_id -> [customer_id, shipped_date, currency, net, tax, total] for the shipped ones."""
+    select = _in_list("SELECT o.order_id, o.customer_id, o.shipped_date, o.currency, d.unit_price, "
+                      "d.quantity, d.discount FROM orders o JOIN order_details d ON d.order_id = o.order_id "
+                      "WHERE o.shipped_date IS NOT NULL AND o.order_id IN :keys ORDER BY d.line_id")
     orders: dict[int, list] = {}
-    for oid, cid, shipped, cur, price, qty, disc in conn.execute(
-            select.bindparams(bindparam("ids", expanding=True)), {"ids": order_ids}):
+    for oid, cid, shipped, cur, price, qty, disc in conn.execute(select, {"keys": order_ids}):
         orders.setdefault(oid, [cid, _day(shipped), cur, 0.0])[3] += price * qty * (1 - disc)
     for amounts in orders.values():
         net = round(amounts[3], 2)
@@ -225,11 +256,9 @@ def _insert_invoices(conn: Connection, order_ids: list[int], rng: random.Random,
     for i, (oid, (cid, day, cur, net, tax, total)) in enumerate(by_date):
         due = day + timedelta(PAYMENT_DAYS)
         status = "open" if due >= AS_OF else "paid" if rng.random() < 0.9 else "overdue"
-        rows.append({"i": first + i, "o": oid, "c": cid, "d": day.isoformat(), "due": due.isoformat(),
-                     "cur": cur, "net": net, "tax": tax, "tot": total, "s": status, "u": stamps[i]})
-    _update(conn, "INSERT INTO invoices (invoice_id, order_id, customer_id, invoice_date, due_date, currency, "
-                  "net_amount, tax_amount, total_amount, status, updated_at) "
-                  "VALUES (:i, :o, :c, :d, :due, :cur, :net, :tax, :tot, :s, :u)", rows)
+        rows.append((first + i, oid, cid, day, due, cur, net, tax, total, status, stamps[i]))
+    _insert(conn, "invoices", "invoice_id, order_id, customer_id, invoice_date, due_date, currency, "
+                              "net_amount, tax_amount, total_amount, status, updated_at", rows)
 
 
 def _insert_fx_rates(conn: Connection, seed: int) -> None:
@@ -238,8 +267,8 @@ def _insert_fx_rates(conn: Connection, seed: int) -> None:
         for day in _business_days(FX_START, FX_END):
             rate = rate if currency == "USD" else rate * (1 + rng.gauss(0, 0.004))
             if (currency, day) not in MISSING_FX_DATES:
-                rows.append({"d": day.isoformat(), "c": currency, "r": round(rate, 6)})
-    _update(conn, "INSERT INTO fx_rates (rate_date, currency, rate_to_usd) VALUES (:d, :c, :r)", rows)
+                rows.append((day, currency, round(rate, 6)))
+    _insert(conn, "fx_rates", "rate_date, currency, rate_to_usd", rows)
 
 
 def _create_triggers(conn: Connection) -> None:
@@ -250,8 +279,7 @@ def _create_triggers(conn: Connection) -> None:
 
 def build_erp(url: str, seed: int = 42) -> dict[str, int]:
     """Drop and recreate the demo ERP at `url`; returns row counts per table."""
-    engine = _engine(url)
-    with engine.begin() as conn:
+    with _transaction(url) as conn:
         cascade = " CASCADE" if conn.dialect.name == "postgresql" else ""
         _run(conn, [f"DROP TABLE IF EXISTS {t}{cascade}" for t in ["invoices", "fx_rates",
                                                                    *reversed(northwind_tables())]])
@@ -263,30 +291,20 @@ def build_erp(url: str, seed: int = 42) -> dict[str, int]:
         _insert_invoices(conn, ids, rng, _stamps_2024(rng, len(ids)))
         _insert_fx_rates(conn, seed)
         _create_triggers(conn)
-        counts = _counts(conn)
-    engine.dispose()
-    return counts
-
-
-def _counts(conn: Connection) -> dict[str, int]:
-    return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
-            for t in [*northwind_tables(), "invoices", "fx_rates"]}
+    return row_counts(url)
 
 
 def row_counts(url: str) -> dict[str, int]:
-    engine = _engine(url)
-    with engine.connect() as conn:
-        counts = _counts(conn)
-    engine.dispose()
-    return counts
+    """Rows per table of the demo ERP at `url`, Northwind's tables first."""
+    with _transaction(url) as conn:
+        return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+                for t in [*northwind_tables(), "invoices", "fx_rates"]}
 
 
 def missing_fx_dates(url: str) -> list[tuple[str, date]]:
     """(currency, business day) pairs in FX_START..FX_END that have no rate in the database."""
-    engine = _engine(url)
-    with engine.connect() as conn:
+    with _transaction(url) as conn:
         have = {(c, _day(d)) for d, c in conn.execute(text("SELECT rate_date, currency FROM fx_rates"))}
-    engine.dispose()
     return [(c, d) for c in sorted(BASE_RATE_TO_USD) for d in _business_days(FX_START, FX_END)
             if (c, d) not in have]
 
@@ -300,29 +318,55 @@ def touch_erp(url: str, table: str, fraction: float, seed: int) -> list:
         raise ValueError(f"touch_erp: unknown table {table!r}; expected one of {sorted(TOUCH_SET)}")
     if not 0 < fraction <= 1:
         raise ValueError(f"touch_erp: fraction must be in (0, 1], got {fraction}")
-    key, engine = KEYS[table], _engine(url)
-    with engine.begin() as conn:
+    key = KEYS[table]
+    with _transaction(url) as conn:
         keys = conn.execute(text(f"SELECT {key} FROM {table} ORDER BY {key}")).scalars().all()
-        chosen = sorted(random.Random(f"{seed}:touch:{table}").sample(keys, max(1, round(fraction * len(keys)))))
-        update = text(f"UPDATE {table} SET {TOUCH_SET[table]} WHERE {key} IN :keys")
-        conn.execute(update.bindparams(bindparam("keys", expanding=True)), {"keys": chosen})
+        count = max(1, round(fraction * len(keys)))
+        chosen = sorted(random.Random(f"{seed}:touch:{table}").sample(keys, count))
+        update = _in_list(f"UPDATE {table} SET {TOUCH_SET[table]} WHERE {key} IN :keys")
+        conn.execute(update, {"keys": chosen})
         if table == "order_details":
-            orders = text("SELECT DISTINCT order_id FROM order_details WHERE line_id IN :keys")
-            ids = conn.execute(orders.bindparams(bindparam("keys", expanding=True)), {"keys": chosen})
-            _update(conn, "UPDATE invoices SET net_amount = :n, tax_amount = :t, total_amount = :a "
-                          "WHERE order_id = :o", [{"o": o, "n": a[3], "t": a[4], "a": a[5]} for o, a in
-                                                  _invoice_amounts(conn, list(ids.scalars())).items()])
-    engine.dispose()
+            _retotal_invoices(conn, chosen)
     return chosen
+
+
+def _retotal_invoices(conn: Connection, line_ids: list[int]) -> None:
+    orders = _in_list("SELECT DISTINCT order_id FROM order_details WHERE line_id IN :keys")
+    ids = conn.execute(orders, {"keys": line_ids}).scalars()
+    amounts = _invoice_amounts(conn, list(ids))
+    sql = "UPDATE invoices SET net_amount = :n, tax_amount = :t, total_amount = :a WHERE order_id = :o"
+    _update(conn, sql, [{"o": o, "n": net, "t": tax, "a": total}
+                        for o, (*_, net, tax, total) in amounts.items()])
+
+
+ORDER_COLUMNS = ("order_id, customer_id, employee_id, order_date, required_date, shipped_date, ship_via, "
+                 "freight, ship_name, ship_address, ship_city, ship_region, ship_postal_code, ship_country, "
+                 "currency, updated_at")
+LINE_COLUMNS = "order_id, product_id, unit_price, quantity, discount, line_id, updated_at"
+
+
+def _new_order(rng: random.Random, order_id: int, customer: tuple, rep: int, now: str) -> tuple:
+    """An order as an ERP user would enter it: a business day after Northwind's, shipped within a week."""
+    days = _business_days(NEW_ORDERS_FROM, FX_END)
+    i = rng.randrange(len(days) - 10)
+    cid, name, address, city, region, postcode, country, currency = customer
+    return (order_id, cid, rep, days[i], days[i] + timedelta(28), days[i + rng.randint(1, 5)],
+            rng.randint(1, 3), round(rng.uniform(1, 200), 2), name, address, city, region, postcode,
+            country, currency, now)
+
+
+def _new_lines(rng: random.Random, order_id: int, products: Sequence, first_line: int, now: str) -> list:
+    discounts = (0, 0, 0, 0.05, 0.1, 0.15, 0.2, 0.25)  # Northwind's own discount steps
+    return [(order_id, product_id, price, rng.randint(1, 40), rng.choice(discounts), first_line + j, now)
+            for j, (product_id, price) in enumerate(rng.sample(products, rng.randint(1, 4)))]
 
 
 def add_orders(url: str, n: int, seed: int) -> list[int]:
     """Add `n` shipped orders (1-4 lines each) after Northwind's last one, each with its invoice.
 
     New rows carry the database's current time in updated_at, like rows an ERP user just entered."""
-    rng, engine = random.Random(f"{seed}:add_orders"), _engine(url)
-    days = _business_days(NEW_ORDERS_FROM, FX_END - timedelta(14))
-    with engine.begin() as conn:
+    rng = random.Random(f"{seed}:add_orders")
+    with _transaction(url) as conn:
         now = conn.execute(text(f"SELECT {NOW_SQL[conn.dialect.name]}")).scalar_one()
         now = now if isinstance(now, str) else _stamp(now)
         customers = conn.execute(text(
@@ -331,30 +375,17 @@ def add_orders(url: str, n: int, seed: int) -> list[int]:
         reps = conn.execute(text("SELECT employee_id FROM employees ORDER BY employee_id")).scalars().all()
         products = conn.execute(text("SELECT product_id, unit_price FROM products "
                                      "WHERE discontinued = 0 ORDER BY product_id")).all()
-        order_id, line_id = conn.execute(text(
+        last_order, last_line = conn.execute(text(
             "SELECT (SELECT max(order_id) FROM orders), (SELECT max(line_id) FROM order_details)")).one()
-        orders, lines = [], []
-        for order_id in range(order_id + 1, order_id + 1 + n):
-            cid, name, address, city, region, postcode, country, currency = rng.choice(customers)
-            day = rng.choice(days)
-            orders.append({"o": order_id, "c": cid, "e": rng.choice(reps), "d": day.isoformat(),
-                           "r": (day + timedelta(28)).isoformat(), "v": rng.randint(1, 3),
-                           "s": _business_days(day + timedelta(1), FX_END)[rng.randint(0, 5)].isoformat(),
-                           "f": round(rng.uniform(1, 200), 2), "n": name, "a": address, "ci": city,
-                           "re": region, "p": postcode, "co": country, "cur": currency, "u": now})
-            for product_id, price in rng.sample(products, rng.randint(1, 4)):
-                line_id += 1
-                lines.append({"o": order_id, "p": product_id, "pr": price, "q": rng.randint(1, 40),
-                              "di": rng.choice((0, 0, 0, 0.05, 0.1, 0.15, 0.2, 0.25)), "l": line_id, "u": now})
-        _update(conn, "INSERT INTO orders (order_id, customer_id, employee_id, order_date, required_date, "
-                      "shipped_date, ship_via, freight, ship_name, ship_address, ship_city, ship_region, "
-                      "ship_postal_code, ship_country, currency, updated_at) VALUES (:o, :c, :e, :d, :r, :s, "
-                      ":v, :f, :n, :a, :ci, :re, :p, :co, :cur, :u)", orders)
-        _update(conn, "INSERT INTO order_details (order_id, product_id, unit_price, quantity, discount, "
-                      "line_id, updated_at) VALUES (:o, :p, :pr, :q, :di, :l, :u)", lines)
-        ids = [o["o"] for o in orders]
+        ids = list(range(last_order + 1, last_order + 1 + n))
+        orders: list[tuple] = []
+        lines: list[tuple] = []
+        for order_id in ids:
+            orders.append(_new_order(rng, order_id, rng.choice(customers), rng.choice(reps), now))
+            lines += _new_lines(rng, order_id, products, last_line + len(lines) + 1, now)
+        _insert(conn, "orders", ORDER_COLUMNS, orders)
+        _insert(conn, "order_details", LINE_COLUMNS, lines)
         _insert_invoices(conn, ids, rng, [now] * n)
-    engine.dispose()
     return ids
 
 

@@ -46,7 +46,7 @@ def format_timestamp(value: dt.datetime) -> str:
 
 def parse_since(text: str) -> dt.datetime:
     """An ISO timestamp; naive means HR local time. Accepts an unencoded '+' that arrived as ' '."""
-    text = re.sub(r" (\d\d:?\d\d)$", r"+\1", text.strip())
+    text = re.sub(r"(\d\d:\d\d(?::\d\d(?:\.\d+)?)?) (\d\d:?\d\d)$", r"\1+\2", text.strip())
     value = dt.datetime.fromisoformat(text)
     return value if value.tzinfo else value.replace(tzinfo=HR_TZ)
 
@@ -69,6 +69,7 @@ class HrStore:
             emp["work_email"] = f"{emp['email'].lower()}@{EMAIL_DOMAIN}"
             emp["active"] = "Y"
         self.mutations = 0
+        self.mutated: set[int] = set()
 
     @staticmethod
     def key(table: str, row: dict) -> tuple:
@@ -109,17 +110,19 @@ class HrStore:
             job_ids = sorted(j["job_id"] for j in self.tables["jobs"])
             for i, emp in enumerate(chosen):
                 emp["salary"] = emp["salary"] + 100 * rng.randint(1, 10)
-                emp["phone_number"] = emp["phone_number"][:-4] + f"{rng.randint(0, 9999):04d}"
+                last4 = (int(emp["phone_number"][-4:]) + rng.randint(1, 9999)) % 10000  # never the same
+                emp["phone_number"] = emp["phone_number"][:-4] + f"{last4:04d}"
                 if i % 2 == 0:
                     emp["job_id"] = rng.choice([j for j in job_ids if j != emp["job_id"]])
                 self.modified["employees"][self.key("employees", emp)] = base + dt.timedelta(seconds=i)
             self.mutations += 1
+            self.mutated.update(e["employee_id"] for e in chosen)
         return {"mutated": [e["employee_id"] for e in chosen], "last_modified": format_timestamp(base)}
 
     def stats(self) -> dict:
         with self.lock:
             counts = {name: len(rows) for name, rows in self.tables.items()}
-        return {"counts": counts, "mutations": self.mutations}
+            return {"counts": counts, "mutations": self.mutations, "mutated_employees": len(self.mutated)}
 
 
 class HrHandler(BaseHTTPRequestHandler):
@@ -129,7 +132,7 @@ class HrHandler(BaseHTTPRequestHandler):
     credentials: tuple[str, str]
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - signature is inherited
-        pass  # stdout belongs to the LISTENING handshake; request logs would only be noise
+        pass  # one stderr line per request would drown test and DAG logs
 
     def _send(self, status: int, body: object, headers: dict[str, str] | None = None) -> None:
         payload = orjson.dumps(body)

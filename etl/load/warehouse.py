@@ -43,6 +43,14 @@ def warehouse_url() -> str:
     return url
 
 
+def with_driver(url: str) -> str:
+    """`postgresql://` means psycopg2 here (SQLAlchemy 2.1 would otherwise pick psycopg 3)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url.removeprefix(prefix)
+    return url
+
+
 def dialect_of(url: str) -> str:
     name = sa.engine.make_url(url).get_backend_name()
     if name not in TYPES:
@@ -56,8 +64,12 @@ def sql_type(dialect: str, type_name: str) -> str:
     return TYPES[dialect][type_name]
 
 
-@lru_cache(maxsize=8)
 def engine_for(url: str) -> Engine:
+    return _engine(with_driver(url))
+
+
+@lru_cache(maxsize=8)
+def _engine(url: str) -> Engine:
     if dialect_of(url) == "duckdb":
         Path(sa.engine.make_url(url).database or "").parent.mkdir(parents=True, exist_ok=True)
         return sa.create_engine(url, poolclass=sa.pool.NullPool)

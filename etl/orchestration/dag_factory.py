@@ -33,31 +33,37 @@ def _schedule(cfg):
     return CronTriggerTimetable(cfg.system.schedule.cron, timezone=cfg.system.schedule.timezone)
 
 
-def _entity_group(system: str, entity) -> None:
-    from etl.orchestration import tasks as t
+def _tasks():
+    """Task bodies are imported when a task runs, never while the DAG file is parsed."""
+    from etl.orchestration import tasks
 
+    return tasks
+
+
+def _entity_group(system: str, entity) -> tuple:
+    """The entity's four tasks; returns (transform, load) so dependencies between entities can be wired."""
     with TaskGroup(group_id=entity.entity, tooltip=entity.description or entity.target):
 
         @task(task_id="extract")
         def extract() -> dict:
-            return t.extract(system, entity.entity, get_current_context())
+            return _tasks().extract(system, entity.entity, get_current_context())
 
         @task(task_id="transform")
         def transform(_: dict) -> dict:
-            return t.transform(system, entity.entity, get_current_context())
+            return _tasks().transform(system, entity.entity, get_current_context())
 
         @task(task_id="validate")
         def validate(extracted: dict, _: dict) -> dict:
-            return t.validate(system, entity.entity, extracted, get_current_context())
+            return _tasks().validate(system, entity.entity, extracted, get_current_context())
 
         @task(task_id="load", outlets=[asset_for(entity.target)], max_active_tis_per_dag=1)
         def load(extracted: dict, transformed: dict, validated: dict) -> dict:
-            return t.load(system, entity.entity, extracted, transformed, validated, get_current_context())
+            return _tasks().load(system, entity.entity, extracted, transformed, validated, get_current_context())
 
         ex = extract()
         tr = transform(ex)
         va = validate(ex, tr)
-        load(ex, tr, va)
+        return tr, load(ex, tr, va)
 
 
 def build_dag(system: str, doc_md: str | None = None, schedule=None) -> DAG:
@@ -75,6 +81,8 @@ def build_dag(system: str, doc_md: str | None = None, schedule=None) -> DAG:
         tags=["etl", system, *cfg.system.tags],
     )
     with dag:
-        for entity in cfg.entities.values():
-            _entity_group(system, entity)
+        groups = {name: _entity_group(system, entity) for name, entity in cfg.entities.items()}
+        for name, entity in cfg.entities.items():
+            for dep in entity.depends_on:  # e.g. fx_rates loaded before orders are converted with them
+                groups[dep][1] >> groups[name][0]
     return dag

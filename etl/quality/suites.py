@@ -18,8 +18,12 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import os
 import pathlib
 from typing import Any
+
+# etl/quality/suites.py -> project root; ETL_EXPECTATIONS_DIR overrides (tests, deployments).
+_DEFAULT_DIR = pathlib.Path(__file__).resolve().parents[2] / "expectations"
 
 # Keys GX 1.x writes when it exports a suite; anything else is most likely a typo.
 _SUITE_KEYS = {"name", "expectations", "meta", "id", "notes", "suite_parameters"}
@@ -28,6 +32,11 @@ _EXPECTATION_KEYS = {"type", "kwargs", "meta", "id", "notes", "description", "se
 
 class SuiteError(ValueError):
     """A suite file or dict that cannot be used; the message names the file and the fix."""
+
+
+def suite_path(name: str) -> pathlib.Path:
+    """The file of the suite `name`: `expectations/<name>.json` (named after the table it guards)."""
+    return pathlib.Path(os.environ.get("ETL_EXPECTATIONS_DIR", _DEFAULT_DIR)) / f"{name}.json"
 
 
 def load_suite(path: pathlib.Path) -> dict:
@@ -40,7 +49,7 @@ def load_suite(path: pathlib.Path) -> dict:
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SuiteError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+        raise SuiteError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     return check_suite(raw, source=str(path))
 
 
@@ -109,7 +118,7 @@ def _check_expectation(index: int, exp: Any, source: str) -> dict:
         raise SuiteError(f"{where}: 'expectation_type' is the GX 0.x key; GX 1.x suites use 'type'")
     exp_type = exp.get("type")
     if not isinstance(exp_type, str) or not exp_type:
-        raise SuiteError(f"{where}: 'type' must be the expectation name, e.g. expect_column_values_to_not_be_null")
+        raise SuiteError(f"{where}: 'type' must name the expectation, e.g. expect_column_values_to_be_unique")
     where = f"{where} ({exp_type})"
     unknown = sorted(set(exp) - _EXPECTATION_KEYS)
     if unknown:

@@ -28,4 +28,24 @@ def iter_source_batches(entity: Entity, watermark: str | None, stats: ExtractSta
     return file_batches(entity, watermark, stats, ctx)
 
 
-__all__ = ["ExtractStats", "iter_source_batches"]
+class SourceHooks:
+    """What a source must do when its rows are loaded. Default: nothing (REST and SQL sources keep their
+    position in the watermark). File sources record each file in their ledger inside the load
+    transaction, and move it out of the landing folder once that transaction has committed."""
+
+    def in_transaction(self, conn, entity: Entity, ctx) -> None:
+        return None
+
+    def after_commit(self, entity: Entity, ctx) -> None:
+        return None
+
+
+def source_hooks(entity: Entity) -> SourceHooks:
+    if entity.source.kind == "files":
+        from etl.sources.files import FileHooks
+
+        return FileHooks()
+    return SourceHooks()
+
+
+__all__ = ["ExtractStats", "SourceHooks", "iter_source_batches", "source_hooks"]

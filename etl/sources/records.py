@@ -4,7 +4,8 @@ Typing happens later, in `etl.transform`, where the mapping says what each field
 value keeps its JSON spelling so nothing is lost or guessed: strings stay as they are, numbers and
 booleans become their JSON text (`12.5`, `true`), lists become JSON text, nested objects are
 flattened into dotted column names (`properties.email`) and null stays null. The column set is the
-union of keys over the batch, in order of first appearance.
+union of keys over the batch, in order of first appearance. The second half reads incremental cursor
+values back out of such tables: comparing them as timestamps or numbers, never as text.
 
 This is the hot path of every REST extract, so the work is done column by column: one list
 comprehension per key and one `pa.array` call per column, with a fast path for the common case of a
@@ -14,12 +15,15 @@ column holding only strings and nulls. Per-cell Python appends were several time
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 _EMPTY: dict[str, Any] = {}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def get_path(obj: Any, path: str) -> Any:
@@ -63,7 +67,7 @@ def _flatten_into(rows: list[dict[str, Any]], prefix: str, out: dict[str, pa.Arr
             continue
         except (pa.ArrowTypeError, pa.ArrowInvalid):
             pass
-        if any(type(v) is dict for v in values):
+        if dict in set(map(type, values)):
             _flatten_nested(values, name, out)
         else:
             out[name] = _text_array(values)
@@ -100,3 +104,73 @@ def json_text(value: Any) -> str:
     if type(value) is int:
         return str(value)  # exact for integers beyond 64 bits, which orjson refuses
     return orjson.dumps(value).decode()
+
+
+# ------------------------------------------------------------------------- incremental cursor values
+
+
+def parse_moment(text: str) -> datetime:
+    """A cursor or watermark as an aware datetime: ISO 8601 (with or without Z, offset, fraction)
+    or an epoch number (milliseconds when ≥ 1e11, i.e. past the year 5138 in seconds)."""
+    value = text.strip()
+    number = _number(value)
+    if number is not None:
+        if abs(number) >= 1e11:
+            return _EPOCH + timedelta(milliseconds=number)
+        return _EPOCH + timedelta(seconds=number)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"cursor value {text!r} is neither an ISO 8601 timestamp nor epoch number") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # naive: the source's clock is UTC
+
+
+class CursorTracker:
+    """The largest value of one cursor column over a run, kept in the text the source sent."""
+
+    def __init__(self, column: str) -> None:
+        self.column = column
+        self.text: str | None = None
+        self._key: tuple[int, Any] | None = None
+
+    def update(self, table: pa.Table) -> str | None:
+        if self.column in table.column_names:
+            text = max_text(table.column(self.column))
+            if text is not None and (self._key is None or _sort_key(text) > self._key):
+                self.text, self._key = text, _sort_key(text)
+        return self.text
+
+
+def max_text(column: pa.ChunkedArray) -> str | None:
+    """The string whose value (as number or timestamp, not as text) is largest, or None if all null.
+
+    Vectorised casts cover the usual columns (epoch numbers, zoned or naive ISO); a column mixing
+    forms falls back to parsing each value in Python.
+    """
+    values = column.drop_null()
+    if len(values) == 0:
+        return None
+    for target in (pa.float64(), pa.timestamp("ns", tz="UTC"), pa.timestamp("ns")):
+        try:
+            keys = pc.cast(values, target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+        text: str = values[pc.index(keys, pc.max(keys)).as_py()].as_py()
+        return text
+    return max(values.to_pylist(), key=_sort_key)
+
+
+def _sort_key(text: str) -> tuple[int, Any]:
+    number = _number(text.strip())
+    return (0, number) if number is not None else (1, parse_moment(text))
+
+
+def _number(text: str) -> float | int | None:
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return None

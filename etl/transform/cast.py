@@ -50,7 +50,7 @@ def _numeric(arr: pa.Array, pattern: str, target: pa.DataType) -> tuple[pa.Array
 def _decimal(arr: pa.Array, target: pa.Decimal128Type) -> tuple[pa.Array, pa.Array]:
     clean, bad = _valid(arr, pc.match_substring_regex(arr, DECIMAL_RE))
     wide = pc.cast(pc.utf8_trim_whitespace(clean), pa.decimal128(38, 12))
-    rounded = pc.round(wide, ndigits=target.scale, round_mode="half_up")
+    rounded = pc.round(wide, ndigits=target.scale, round_mode="half_towards_infinity")
     too_big = pc.greater_equal(pc.abs(pc.cast(rounded, pa.float64())), 10.0 ** (target.precision - target.scale))
     rounded, overflow = _valid(rounded, pc.invert(too_big))
     return pc.cast(rounded, target), pc.or_(bad, overflow)
@@ -64,13 +64,28 @@ def _boolean(arr: pa.Array, col: Column) -> tuple[pa.Array, pa.Array]:
     return pc.if_else(pc.is_null(clean), pa.scalar(None, pa.bool_()), is_true), bad
 
 
+def _parse_iso(arr: pa.Array, tz: str) -> pa.Array:
+    """ISO 8601 text; values with Z or an offset are instants, naive ones are local to `tz`."""
+    text = pd.Series(arr.to_pandas(), dtype=object)
+    aware = text.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", regex=True, na=False)
+    out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[us]")
+    if aware.any():
+        parsed = pd.to_datetime(text[aware], format="ISO8601", utc=True, errors="coerce")
+        out[aware] = parsed.dt.tz_localize(None).astype("datetime64[us]")
+    naive = ~aware & text.notna()
+    if naive.any():
+        parsed = pd.to_datetime(text[naive], format="ISO8601", errors="coerce")
+        if tz != "UTC":
+            parsed = parsed.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
+            parsed = parsed.dt.tz_localize(None)
+        out[naive] = parsed.astype("datetime64[us]")
+    return pa.array(out, pa.timestamp("us"), from_pandas=True)
+
+
 def _parse_one(arr: pa.Array, fmt: str, tz: str) -> pa.Array:
     """Parse with one format into naive UTC microseconds (null where the format does not fit)."""
     if fmt == "iso":
-        parsed = pd.to_datetime(pd.Series(arr.to_pandas()), format="ISO8601", utc=False, errors="coerce")
-        if parsed.dt.tz is None:  # naive ISO text: local to the column's zone
-            parsed = pd.to_datetime(parsed).dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
-        return pa.array(parsed.dt.tz_convert("UTC").dt.tz_localize(None), pa.timestamp("us"), from_pandas=True)
+        return _parse_iso(arr, tz)
     if fmt in ("epoch_ms", "epoch_s"):
         clean, _ = _valid(arr, pc.match_substring_regex(arr, INT_RE))
         unit = "ms" if fmt == "epoch_ms" else "s"

@@ -76,6 +76,14 @@ def _extras(raw: pa.Table, used: set[str], n: int) -> pa.Array:
     return pa.array(out, pa.string())
 
 
+def _join_reasons(reasons: list[pa.Array], n: int) -> pa.Array:
+    """One text per row listing every failed cast (pyarrow's null-skipping join drops rows, so not it)."""
+    if not reasons:
+        return pa.nulls(n, pa.string())
+    columns = [r.to_pylist() for r in reasons]
+    return pa.array([("; ".join(p for p in parts if p) or None) for parts in zip(*columns)], pa.string())
+
+
 def row_hash(table: pa.Table) -> pa.Array:
     """A stable 64-bit content hash per row (pandas' documented, version-stable hashing)."""
     frame = table.to_pandas(types_mapper=pd.ArrowDtype)
@@ -104,11 +112,7 @@ def map_batch(raw: pa.Table, entity: Entity) -> MapResult:
     if entity.extras == "keep":
         used = {source_of(k, c) for k, c in entity.columns.items() if not c.derive}
         table = table.append_column(EXTRAS, _extras(raw, used, n))
-    errors = (
-        pc.binary_join_element_wise(*reasons, "; ", null_handling="skip") if reasons else pa.nulls(n, pa.string())
-    )
-    if reasons:
-        errors = pc.if_else(pc.equal(errors, ""), pa.scalar(None, pa.string()), errors)
+    errors = _join_reasons(reasons, n)
     table = table.append_column(ROW_HASH, row_hash(table))
     table = table.append_column(ERRORS, errors).append_column(SRC_ROW, pa.array(range(n), pa.int64()))
     mask = keep_mask(table, entity.filters)

@@ -83,6 +83,8 @@ def phone_e164(arr: StrArray, regions: StrArray | None, default_region: str) -> 
 
 
 def _format_phone(phonenumbers, raw: str, region: str) -> str:
+    if any(ch.isalpha() for ch in raw):  # vanity letters or free text: not a number we can store as given
+        return raw
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:

@@ -43,13 +43,13 @@ def derive_column(table: pa.Table, spec: Derive) -> pa.Array:
     if spec.function not in FUNCTIONS:
         known = ", ".join(sorted(FUNCTIONS))
         raise KeyError(f"derive function {spec.function!r} is not registered; known: {known}")
-    return FUNCTIONS[spec.function](*[table[a] for a in spec.args], **spec.kwargs)
+    return FUNCTIONS[spec.function](*[table[a].combine_chunks() for a in spec.args], **spec.kwargs)
 
 
 @register("email_domain")
 def email_domain(email: pa.Array) -> pa.Array:
     """The part after '@', lower-cased; null when there is none."""
-    domain = pc.extract_regex(pc.utf8_lower(email), r"@(?P<d>[^@\s]+)$").field("d")
+    domain = pc.struct_field(pc.extract_regex(pc.utf8_lower(email), r"@(?P<d>[^@\s]+)$"), "d")
     return pc.if_else(pc.equal(domain, ""), pa.scalar(None, pa.string()), domain)
 
 
@@ -74,6 +74,21 @@ def domain_of_url(url: pa.Array) -> pa.Array:
 @register("multiply")
 def multiply(a: pa.Array, b: pa.Array) -> pa.Array:
     return pc.multiply(pc.cast(a, pa.float64()), pc.cast(b, pa.float64()))
+
+
+@register("person_email")
+def person_email(first_name: pa.Array, last_name: pa.Array, domain: str = "") -> pa.Array:
+    """'Jose Manuel' 'Urman' -> jose.manuel.urman@<domain>: the address other systems (OA) know a person by.
+
+    Lower case; every run of characters other than a-z and 0-9 becomes one dot. Null when a name is missing.
+    """
+    if not domain:
+        raise ValueError("derive function person_email needs kwargs: {domain: <mail domain>}")
+    names = pc.binary_join_element_wise(pc.cast(first_name, pa.string()), pc.cast(last_name, pa.string()), " ")
+    local = pc.replace_substring_regex(pc.utf8_lower(names), r"[^a-z0-9]+", ".")
+    local = pc.utf8_trim(local, characters=".")
+    email = pc.binary_join_element_wise(local, pa.scalar(f"@{domain}"), "")
+    return pc.if_else(pc.equal(local, ""), pa.scalar(None, pa.string()), email)
 
 
 

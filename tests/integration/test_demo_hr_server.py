@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from etl.demo.hr_data import DATA_DIR, oracle_date
-from etl.demo.hr_server import HrStore
+from etl.demo.hr_server import HR_TZ, HrStore, parse_since
 
 REPO = Path(__file__).resolve().parents[2]
 AUTH = ("hr", "hr-secret")
@@ -72,7 +72,7 @@ def test_counts_equal_the_oracle_script(base_url: str) -> None:
         meta = requests.get(f"{base_url}/api/v1/{table}", auth=AUTH, timeout=10).json()["meta"]
         assert meta["total"] == expected[table], table
     stats = requests.get(f"{base_url}/_admin/stats", timeout=10).json()
-    assert stats["counts"] == expected and stats["mutations"] == 0
+    assert stats == {"counts": expected, "mutations": 0, "mutated_employees": 0}
 
 
 @pytest.mark.parametrize("per_page", [1, 7, 50, 200])
@@ -141,6 +141,12 @@ def test_oracle_to_date_formats(value: str, oracle_format: str, expected: dt.dat
     assert oracle_date(value, oracle_format) == expected
 
 
+@pytest.mark.parametrize("text", ["2013-06-17 09:00:00+02:00", "2013-06-17T07:00:00Z", "2013-06-17 09:00",
+                                  "2013-06-17 09:00:00 02:00"])  # the last: an unencoded '+' in a URL
+def test_modified_since_accepts_iso_variants(text: str) -> None:
+    assert parse_since(text) == dt.datetime(2013, 6, 17, 9, 0, tzinfo=HR_TZ)
+
+
 def test_modified_since_returns_exactly_the_mutated_rows() -> None:
     with launch_hr() as url, requests.Session() as session:
         before = {e["employee_id"]: e for e in fetch_all(session, f"{url}/api/v1/employees", 50)}
@@ -156,7 +162,8 @@ def test_modified_since_returns_exactly_the_mutated_rows() -> None:
         # Strictly greater: the newest row's own timestamp is not returned again.
         newest = max(e["last_modified"] for e in changed)
         assert fetch_all(session, f"{url}/api/v1/employees", 50, modified_since=newest) == []
-        assert session.get(f"{url}/_admin/stats").json()["mutations"] == 1
+        stats = session.get(f"{url}/_admin/stats").json()
+        assert (stats["mutations"], stats["mutated_employees"]) == (1, len(mutation["mutated"]))
 
 
 def test_mutation_is_deterministic_per_seed() -> None:

@@ -1,0 +1,210 @@
+"""HTTP for REST sources: one keep-alive session, timeouts, retries that an operator can read.
+
+Source APIs fail in two ways that call for opposite reactions. Transient faults (429, 5xx, a dropped
+connection, a read timeout, a body cut short) are retried with exponential backoff and full jitter,
+honouring `Retry-After`, because the next attempt usually works. Everything else in 4xx (bad token,
+no permission, wrong path) is raised at once, with the status, the URL (secrets masked), a hint naming
+the connection to fix and the start of the body: retrying would only delay the same answer.
+
+`sleep` and `rand` are injectable so unit tests run the retry policy without waiting.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import orjson
+import requests
+
+from etl.config.schema import Auth, Retry
+from etl.sources.connections import ConnectionInfo
+
+log = logging.getLogger("etl.sources.http")
+
+MAX_RETRY_AFTER_S = 300.0  # a server asking for longer is misbehaving; don't hang the task for it
+TRANSIENT_ERRORS = (
+    requests.ConnectionError,  # refused, reset, dropped mid-response (RemoteDisconnected)
+    requests.Timeout,  # connect and read timeouts
+    requests.exceptions.ChunkedEncodingError,  # body cut short
+)
+
+
+class HttpError(RuntimeError):
+    """A response that retrying cannot fix (401, 403, 404, other 4xx)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class RetriesExhausted(RuntimeError):
+    """Every attempt failed with a transient error; the message carries the last one."""
+
+
+@dataclass(frozen=True)
+class Response:
+    url: str  # the URL as requested, secrets masked
+    status: int
+    headers: Mapping[str, str]
+    body: Any  # parsed JSON (None for an empty body)
+    nbytes: int
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What `Auth` + connection put on every request."""
+
+    headers: dict[str, str]
+    params: dict[str, str]
+    basic: tuple[str, str] | None = None
+
+    @classmethod
+    def build(cls, auth: Auth, conn: ConnectionInfo) -> Credentials:
+        secret = conn.password or ""
+        if auth.type == "bearer":
+            return cls({"Authorization": f"Bearer {secret}"}, {})
+        if auth.type == "api_key" and auth.query_param:
+            return cls({}, {auth.query_param: secret})
+        if auth.type == "api_key":
+            return cls({auth.header: secret}, {})
+        if auth.type == "basic":
+            return cls({}, {}, (conn.login or "", secret))
+        return cls({}, {})
+
+
+class HttpClient:
+    """A requests.Session with the retry policy of one source; counts requests, retries and bytes."""
+
+    def __init__(
+        self,
+        conn: ConnectionInfo,
+        auth: Auth,
+        retry: Retry,
+        timeout_s: float,
+        sleep: Callable[[float], Any] | None = None,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.conn_id, self.auth_type = conn.conn_id, auth.type
+        self.retry, self.timeout_s, self.rand = retry, timeout_s, rand
+        self._closed = threading.Event()
+        # By default a backoff wait ends early when the client is closed (the consumer went away).
+        self.sleep = sleep or self._closed.wait
+        self.creds = Credentials.build(auth, conn)
+        self.session = requests.Session()
+        self.session.headers.update({"Accept": "application/json", **self.creds.headers})
+        self.session.auth = self.creds.basic
+        self.requests = self.retries = self.bytes = 0
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._closed.set()
+        self.session.close()
+
+    def get_json(self, url: str, params: Mapping[str, Any] | None = None, method: str = "GET") -> Response:
+        """Fetch and parse one page, retrying transient failures per the source's `retry` policy.
+
+        GET sends `params` in the query string; POST (search endpoints) sends them as a JSON body.
+        """
+        post = method == "POST"
+        query = dict(self.creds.params) if post else {**(params or {}), **self.creds.params}
+        body = dict(params or {}) if post else None
+        shown = self.redact(requests.Request(method, url, params=query).prepare().url or url)
+        last = ""
+        for attempt in range(1, self.retry.max_attempts + 1):
+            outcome = self._attempt(method, url, query, body, shown, attempt)
+            if isinstance(outcome, Response):
+                return outcome
+            delay, last = outcome
+            if self._closed.is_set():
+                raise RetriesExhausted(
+                    f"stopped retrying {shown}: the source run was closed; last error: {last}"
+                )
+            if attempt < self.retry.max_attempts:
+                self.retries += 1
+                log.warning("retry %d/%d in %.2fs: %s", attempt, self.retry.max_attempts - 1, delay, last)
+                self.sleep(delay)
+        attempts = self.retry.max_attempts
+        raise RetriesExhausted(f"gave up on {shown} after {attempts} attempts; last error: {last}")
+
+    def _attempt(
+        self, method: str, url: str, query: dict[str, Any], body: Any, shown: str, attempt: int
+    ) -> Response | tuple[float, str]:
+        """One request: the parsed response, or (seconds to wait, what went wrong) to retry."""
+        self.requests += 1
+        try:
+            resp = self.session.request(method, url, params=query, json=body, timeout=self.timeout_s)
+        except TRANSIENT_ERRORS as exc:
+            return self._backoff(attempt), f"{type(exc).__name__} from {shown}: {_short(exc)}"
+        self.bytes += len(resp.content)
+        status = resp.status_code
+        if status in self.retry.retry_on_status:
+            wait = _retry_after(resp) if status in (429, 503) else None
+            delay = self._backoff(attempt) if wait is None else wait
+            return delay, f"{status} {resp.reason} from {shown}: {resp.text[:300]!r}"
+        if status >= 400:
+            raise HttpError(self._explain(resp, shown), status)
+        try:
+            parsed = orjson.loads(resp.content) if resp.content else None
+        except orjson.JSONDecodeError:  # a proxy's error page or a body truncated in transit
+            return self._backoff(attempt), f"invalid JSON from {shown}: {resp.text[:300]!r}"
+        return Response(shown, status, resp.headers, parsed, len(resp.content))
+
+    def _backoff(self, attempt: int) -> float:
+        """Exponential backoff with full jitter (AWS architecture blog): spreads out retry storms."""
+        cap = min(self.retry.max_backoff_s, self.retry.backoff_s * 2 ** (attempt - 1))
+        return cap * self.rand() if self.retry.jitter else cap
+
+    def _explain(self, resp: requests.Response, shown: str) -> str:
+        conn = self.conn_id
+        secret = {"basic": "login and password", "api_key": "password (API key)"}.get(
+            self.auth_type, "password (token)"
+        )
+        hints = {
+            401: f"check connection {conn}'s {secret}"
+            if self.auth_type != "none"
+            else f"the endpoint needs credentials: set source.auth and a password on connection {conn}",
+            403: f"connection {conn}'s credentials are valid but not allowed to read this endpoint",
+            404: f"check source.path in the mapping and the host/schema of connection {conn}",
+        }
+        hint = hints.get(resp.status_code, "the server rejected the request; check source.params")
+        return f"{resp.status_code} {resp.reason} from {shown}: {hint}; response body: {resp.text[:300]!r}"
+
+    def redact(self, url: str) -> str:
+        """The URL with the values of secret query parameters replaced by ***."""
+        if not self.creds.params:
+            return url
+        parts = urlsplit(url)
+        query = [(k, "***" if k in self.creds.params else v) for k, v in parse_qsl(parts.query, True)]
+        return urlunsplit(parts._replace(query=urlencode(query, safe="*")))
+
+
+def _retry_after(resp: requests.Response) -> float | None:
+    """Seconds the server asked us to wait: a number ("0", "2.5") or an HTTP date; None if absent."""
+    value = resp.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds()
+        except (TypeError, ValueError):
+            return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
