@@ -88,8 +88,11 @@ def extract(entity: Entity, ctx: RunContext) -> dict:
 
 
 def _mapped_parts(entity: Entity, ctx: RunContext, counter: dict):
+    from etl.transform.conversions import load_rates
+
+    rates = load_rates(entity, ctx.warehouse_url)  # once per run: the rate tables conversions join to
     for _, raw in runfiles.read_parts(_folder(entity, ctx, "raw")):
-        mapped = map_batch(raw, entity)
+        mapped = map_batch(raw, entity, rates)
         counter["filtered"] += mapped.filtered
         counter["rows_out"] += mapped.table.num_rows
         yield mapped.table
@@ -122,7 +125,8 @@ def _split_part(entity: Entity, suite: dict, mapped: pa.Table, raw: pa.Table, fa
 
     cast_bad = pc.is_valid(mapped[ERRORS])
     bad = mapped.filter(cast_bad)
-    quarantined = [_quarantine_rows(bad, raw, entity, pa.array(["cast"] * bad.num_rows, pa.string()),
+    rule = pc.if_else(pc.starts_with(bad[ERRORS], "cast("), "cast", "conversion")  # see mapping, conversions
+    quarantined = [_quarantine_rows(bad, raw, entity, rule,
                                     bad[ERRORS])] if bad.num_rows else []
     result = validate_batch(mapped.filter(pc.invert(cast_bad)), suite, entity.primary_key)
     failures.extend(result.table_failures)
@@ -161,7 +165,8 @@ def validate(entity: Entity, ctx: RunContext, extracted: int) -> dict:
 def _table_checks(entity: Entity, extracted: int, valid: int, quarantined: int, failures: list[str]) -> None:
     problems = list(dict.fromkeys(failures))
     checked = valid + quarantined
-    if checked and quarantined / checked > entity.quality.max_quarantine_share:
+    share_applies = checked >= max(entity.quality.share_min_rows, 1)
+    if share_applies and quarantined / checked > entity.quality.max_quarantine_share:
         problems.append(
             f"{quarantined} of {checked} rows ({quarantined / checked:.1%}) failed their checks, above the "
             f"max_quarantine_share of {entity.quality.max_quarantine_share:.0%} set in the mapping; "

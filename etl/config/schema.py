@@ -336,7 +336,8 @@ Conversion = Annotated[CurrencyConversion | UnitConversion, Field(discriminator=
 
 class Quality(Strict):
     suite: str | None = None  # expectations/<suite>.json; default: the target table's name
-    max_quarantine_share: float = Field(0.2, ge=0, le=1)  # above this the task fails
+    max_quarantine_share: float = Field(0.2, ge=0, le=1)  # above this the task fails...
+    share_min_rows: int = Field(100, ge=0)  # ...once at least this many rows were checked (small runs are noisy)
     fail_on_empty: bool = True  # the source reported rows but none survived
 
 

@@ -23,7 +23,37 @@ def crm(workdir: Path) -> Iterator[dict[str, str]]:
         yield {"AIRFLOW_CONN_CRM_API": f"http://:{token}@{srv.url.removeprefix('http://')}"}
 
 
-AVAILABLE: dict[str, Starter] = {"crm": crm}
+@contextlib.contextmanager
+def hr(workdir: Path) -> Iterator[dict[str, str]]:
+    """The demo HR API (page-number paging, HTTP Basic auth) as connection `hr_api`."""
+    from etl.demo.process import start_demo_server
+
+    user = os.environ.get("DEMO_HR_USER", "hr")
+    password = os.environ.get("DEMO_HR_PASSWORD", "hr-secret")
+    with start_demo_server("hr", user=user, password=password) as srv:
+        yield {"AIRFLOW_CONN_HR_API": f"http://{user}:{password}@{srv.url.removeprefix('http://')}"}
+
+
+@contextlib.contextmanager
+def oa(workdir: Path) -> Iterator[dict[str, str]]:
+    """An OA export (and, unless DEMO_OA_BAD=0, its unreadable files) dropped into the OA landing folder.
+
+    The folder is the one `mappings/oa` reads (under ETL_DATA_DIR), so there is nothing to export. A second
+    demo run drops the same files again: the ledger finds them loaded already and records duplicates.
+    """
+    from etl.config.loader import load_system, mappings_dir
+    from etl.config.schema import FileSource
+    from etl.demo.oa_files import write_oa_drop
+    from etl.sources.files import landing_dir
+
+    entities = load_system(mappings_dir() / "oa").entities.values()
+    landing = landing_dir(next(e.source.landing for e in entities if isinstance(e.source, FileSource)))
+    write_oa_drop(landing, seed=42, batch=int(os.environ.get("DEMO_OA_BATCH", "1")),
+                  bad=os.environ.get("DEMO_OA_BAD", "1") != "0")
+    yield {}
+
+
+AVAILABLE: dict[str, Starter] = {"crm": crm, "hr": hr, "oa": oa}
 
 
 def start(system: str, workdir: Path) -> contextlib.AbstractContextManager[dict[str, str]]:

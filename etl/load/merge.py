@@ -132,7 +132,9 @@ def merge_stage(conn: Connection, entity: Entity, staged: int, run_id: str, load
                 f"FROM ({source}) s{conflict}"),
         {"run_id": run_id, "loaded_at": loaded_at},
     )
-    if entity.write_mode != "merge":
+    if entity.write_mode == "append":
         return MergeCounts(staged, inserted=latest, updated=0, unchanged=staged - latest)
+    # merge and replace count against what the table held before: a full refresh of an unchanged
+    # reference table reports its rows `unchanged`, not re-inserted (replace still drops vanished rows)
     inserted = latest - existing
     return MergeCounts(staged, inserted=inserted, updated=updated, unchanged=staged - inserted - updated)

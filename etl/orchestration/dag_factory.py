@@ -26,11 +26,39 @@ def asset_for(target: str) -> Asset:
 
 
 def _schedule(cfg):
-    if not cfg.system.schedule.cron:
-        return None
-    from airflow.timetables.trigger import CronTriggerTimetable
+    """The cron timetable, or an asset fed by a landing-folder watcher, or both (whichever comes first)."""
+    sched = cfg.system.schedule
+    timetable = None
+    if sched.cron:
+        from airflow.timetables.trigger import CronTriggerTimetable
 
-    return CronTriggerTimetable(cfg.system.schedule.cron, timezone=cfg.system.schedule.timezone)
+        timetable = CronTriggerTimetable(sched.cron, timezone=sched.timezone)
+    if not sched.on_file:
+        return timetable
+    landing = landing_asset(cfg)
+    if timetable is None:
+        return [landing]
+    from airflow.sdk import AssetOrTimeSchedule
+
+    return AssetOrTimeSchedule(timetable=timetable, assets=[landing])
+
+
+def landing_asset(cfg) -> Asset:
+    """`schedule.on_file`: an Asset whose watchers fire when a matching file settles in a landing folder."""
+    from airflow.sdk import AssetWatcher
+
+    from etl.config.loader import MappingError
+    from etl.orchestration.triggers import LandingFileTrigger
+
+    system, sched = cfg.system.system, cfg.system.schedule
+    folders = sorted({e.source.landing for e in cfg.entities.values() if e.source.kind == "files"})
+    if not folders:
+        raise MappingError(f"{cfg.folder / '_system.yml'}: schedule.on_file: no entity of {system!r} reads "
+                           "files (source.kind: files), so there is no landing folder to watch; remove on_file")
+    watchers = [AssetWatcher(name=f"{system}_landing_{i}",
+                             trigger=LandingFileTrigger(folder=folder, pattern=sched.on_file, poll_s=sched.poll_s))
+                for i, folder in enumerate(folders)]
+    return Asset(name=f"{system}_landing", uri=f"landing://{system}", watchers=watchers)
 
 
 def _tasks():

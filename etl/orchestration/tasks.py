@@ -5,8 +5,36 @@ Kept apart from the DAG factory so the factory imports nothing heavy at parse ti
 
 from __future__ import annotations
 
+import functools
+
 from etl import steps
-from etl.config.loader import load_all, mappings_dir, load_system
+from etl.config.loader import MappingError, load_all, load_system, mappings_dir
+
+
+def _permanent_errors() -> tuple[type[BaseException], ...]:
+    """Failures a retry cannot fix: bad config, a refused token, failed quality, broken accounting."""
+    from etl.quality.suites import SuiteError
+    from etl.sources.connections import ConnectionNotFound
+    from etl.sources.http import HttpError
+    from etl.sources.pagination import PaginationError
+
+    return (MappingError, SuiteError, ConnectionNotFound, HttpError, PaginationError,
+            steps.DataQualityError, steps.InvariantError)
+
+
+def fail_fast(fn):
+    """Turn permanent failures into AirflowFailException so Airflow does not retry them pointlessly."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except _permanent_errors() as exc:
+            from airflow.exceptions import AirflowFailException
+
+            raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+
+    return wrapper
 
 
 def entity_config(system: str, entity: str):
@@ -23,18 +51,22 @@ def run_context(context: dict) -> steps.RunContext:
     )
 
 
+@fail_fast
 def extract(system: str, entity: str, context: dict) -> dict:
     return steps.extract(entity_config(system, entity), run_context(context))
 
 
+@fail_fast
 def transform(system: str, entity: str, context: dict) -> dict:
     return steps.transform(entity_config(system, entity), run_context(context))
 
 
+@fail_fast
 def validate(system: str, entity: str, extracted: dict, context: dict) -> dict:
     return steps.validate(entity_config(system, entity), run_context(context), extracted["extracted"])
 
 
+@fail_fast
 def load(system: str, entity: str, extracted: dict, transformed: dict, validated: dict, context: dict) -> dict:
     counts = {**extracted, **transformed, **validated}
     return steps.load(entity_config(system, entity), run_context(context), counts)

@@ -168,19 +168,24 @@ class HttpClient:
         return cap * self.rand() if self.retry.jitter else cap
 
     def _explain(self, resp: requests.Response, shown: str) -> str:
-        conn = self.conn_id
-        secret = {"basic": "login and password", "api_key": "password (API key)"}.get(
-            self.auth_type, "password (token)"
-        )
-        hints = {
-            401: f"check connection {conn}'s {secret}"
-            if self.auth_type != "none"
-            else f"the endpoint needs credentials: set source.auth and a password on connection {conn}",
-            403: f"connection {conn}'s credentials are valid but not allowed to read this endpoint",
-            404: f"check source.path in the mapping and the host/schema of connection {conn}",
-        }
-        hint = hints.get(resp.status_code, "the server rejected the request; check source.params")
+        hint = self._hint(resp.status_code)
         return f"{resp.status_code} {resp.reason} from {shown}: {hint}; response body: {resp.text[:300]!r}"
+
+    def _hint(self, status: int) -> str:
+        """What the operator should check, naming the connection that holds the credentials."""
+        conn = self.conn_id
+        if status == 401 and self.auth_type == "none":
+            return f"the endpoint needs credentials: set source.auth and a password on connection {conn}"
+        if status == 401:
+            secret = {"basic": "login and password", "api_key": "password (API key)"}.get(self.auth_type)
+            return f"check connection {conn}'s {secret or 'password (token)'}"
+        if status == 403:
+            return f"connection {conn}'s credentials are valid but not allowed to read this endpoint"
+        if status == 404:
+            return f"check source.path in the mapping and the host/schema of connection {conn}"
+        if status >= 500:
+            return "the server failed; if this is transient add the status to source.retry.retry_on_status"
+        return "the server rejected the request; check source.params"
 
     def redact(self, url: str) -> str:
         """The URL with the values of secret query parameters replaced by ***."""

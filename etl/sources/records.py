@@ -15,7 +15,9 @@ column holding only strings and nulls. Per-cell Python appends were several time
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -57,11 +59,10 @@ def to_table(records: list[Any]) -> pa.Table:
     return pa.table(columns)  # records without any key (`{}`) yield no columns and hence no rows
 
 
-def _flatten_into(rows: list[dict[str, Any]], prefix: str, out: dict[str, pa.Array]) -> None:
+def _flatten_into(rows: Sequence[dict[str, Any]], prefix: str, out: dict[str, pa.Array]) -> None:
     """Add one column per key of `rows` to `out`, descending into nested objects."""
-    for key in _union_of_keys(rows):
+    for key, values in _columns(rows):
         name = prefix + key
-        values = list(map(dict.get, rows, itertools.repeat(key)))  # ~2x a comprehension
         try:  # the common case, a column of strings and nulls, costs one C call
             out[name] = pa.array(values, type=pa.string())
             continue
@@ -73,17 +74,29 @@ def _flatten_into(rows: list[dict[str, Any]], prefix: str, out: dict[str, pa.Arr
             out[name] = _text_array(values)
 
 
-def _union_of_keys(rows: list[dict[str, Any]]) -> list[str]:
-    """Keys of all rows in first-appearance order; fast when every row has the first row's keys."""
+def _columns(rows: Sequence[dict[str, Any]]) -> Iterator[tuple[str, Sequence[Any]]]:
+    """(key, values) per key of `rows`, keys in first-appearance order, missing values None.
+
+    When every row has the first row's keys (the usual API page), one pass over the rows with
+    itemgetter and a zip transpose touches each dict once; walking all rows once per key was 1.7x
+    slower because a batch of dicts does not fit in the CPU cache.
+    """
     if not rows:
-        return []
-    union = set().union(*rows)
-    if len(union) == len(rows[0]):
-        return list(rows[0])
-    return list(dict.fromkeys(itertools.chain.from_iterable(rows)))
+        return
+    keys = list(rows[0])
+    if len(keys) > 1 and set(map(len, rows)) == {len(keys)}:
+        try:
+            yield from zip(keys, zip(*map(itemgetter(*keys), rows), strict=True), strict=True)
+            return
+        except KeyError:  # same size, other keys: take the general path
+            pass
+    if len(set().union(*rows)) != len(keys):
+        keys = list(dict.fromkeys(itertools.chain.from_iterable(rows)))
+    for key in keys:
+        yield key, list(map(dict.get, rows, itertools.repeat(key)))
 
 
-def _flatten_nested(values: list[Any], name: str, out: dict[str, pa.Array]) -> None:
+def _flatten_nested(values: Sequence[Any], name: str, out: dict[str, pa.Array]) -> None:
     """A column holding objects: sub-keys become `name.sub`; stray scalars stay under `name`."""
     scalars = [None if type(v) is dict else v for v in values]
     if any(v is not None for v in scalars):
@@ -91,7 +104,7 @@ def _flatten_nested(values: list[Any], name: str, out: dict[str, pa.Array]) -> N
     _flatten_into([v if type(v) is dict else _EMPTY for v in values], name + ".", out)
 
 
-def _text_array(values: list[Any]) -> pa.Array:
+def _text_array(values: Sequence[Any]) -> pa.Array:
     return pa.array([v if type(v) is str or v is None else json_text(v) for v in values], type=pa.string())
 
 

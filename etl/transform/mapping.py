@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from etl.config.schema import Column, Entity
 from etl.transform.cast import arrow_type, cast_column, describe_failure
+from etl.transform.conversions import RateTables, apply_conversions
 from etl.transform.filters import keep_mask
 from etl.transform.normalise import apply_normalisers, phone_e164
 from etl.transform.registry import derive_column
@@ -85,17 +86,23 @@ def _join_reasons(reasons: list[pa.Array], n: int) -> pa.Array:
 
 
 def row_hash(table: pa.Table) -> pa.Array:
-    """A stable 64-bit content hash per row (pandas' documented, version-stable hashing)."""
-    frame = table.to_pandas(types_mapper=pd.ArrowDtype)
+    """A stable 64-bit content hash per row (pandas' documented, version-stable hashing).
+
+    Hashed as text: pandas hashes an integer column holding a null differently from one without, so a
+    row's hash would depend on the other rows of its batch and a re-read would count as an update."""
+    text = pa.table({name: pc.cast(table[name], pa.string()) for name in table.column_names})
+    frame = text.to_pandas(types_mapper=pd.ArrowDtype)
     return pa.array(pd.util.hash_pandas_object(frame, index=False).to_numpy().view("int64"))
 
 
-def map_batch(raw: pa.Table, entity: Entity) -> MapResult:
+def map_batch(raw: pa.Table, entity: Entity, rates: RateTables | None = None) -> MapResult:
+    """`rates`: the rate tables of the entity's currency conversions (`conversions.load_rates`)."""
     n = raw.num_rows
     columns: dict[str, pa.Array] = {}
     reasons: list[pa.Array] = []
+    converted = entity.converted_columns
     for name, col in entity.columns.items():
-        if col.derive:
+        if col.derive or name in converted:
             continue
         arr = _prepare(raw, name, col, entity)
         typed, bad = cast_column(arr, col)
@@ -108,6 +115,10 @@ def map_batch(raw: pa.Table, entity: Entity) -> MapResult:
         if col.derive:
             derived = derive_column(pa.table(columns), col.derive)
             columns[name] = pc.cast(derived, arrow_type(col.type))
+    if entity.conversions:
+        outputs, failed = apply_conversions(columns, entity, rates)
+        columns.update(outputs)
+        reasons.extend(failed)
     table = pa.table({name: columns[name] for name in entity.columns})
     if entity.extras == "keep":
         used = {source_of(k, c) for k, c in entity.columns.items() if not c.derive}
