@@ -4,7 +4,8 @@ Airflow DAG. Syncs the HR system (REST API with page-number paging and HTTP Basi
 into the warehouse: one task group per entity file in `mappings/hr/`, each extract -> transform -> validate
 -> load, incremental on `last_modified`. Daily at 05:30 Europe/Berlin (`mappings/hr/_system.yml`).
 
-`stg_hr__employees.person_email` (firstname.lastname@hr.example) is the key OA approvals and tasks match people on.
+`stg_hr__employees.person_email` (firstname.lastname@hr.example) is the key OA approvals and tasks
+match people on.
 """
 
 from etl.orchestration.dag_factory import build_dag

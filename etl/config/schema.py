@@ -382,7 +382,8 @@ class Entity(Strict):
         if self.source.kind == "files" and not any(c.source == FILE_COLUMN for c in self.columns.values()):
             raise ValueError(
                 f"a files source needs a column with 'source: {FILE_COLUMN}' (e.g. source_file: "
-                f"{{source: {FILE_COLUMN}}}) so a corrected re-delivery can replace the rows of the file it corrects"
+                f"{{source: {FILE_COLUMN}}}) so a corrected re-delivery can replace the rows of the file "
+                "it corrects"
             )
         return self
 

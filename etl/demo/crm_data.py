@@ -204,12 +204,16 @@ class _Table:
 
     def key(self, rid: int) -> Key:
         moved = self.moved.get(rid)
-        return (moved if moved is not None else self.base_created(rid) + _LAG_MS, rid)
+        return (moved, rid) if moved is not None else self.base_key(rid)
+
+    def base_key(self, rid: int) -> Key:
+        return (self.base_created(rid) + _LAG_MS, rid)
 
     def keys_after(self, bound: Key) -> Iterator[Key]:
         """Keys strictly greater than `bound`, ascending: base ids not moved, then the moved ones."""
         moved, n = self.moved, self.n
-        first = bisect_right(range(1, n + 1), bound, key=self.key) + 1
+        # Bisect on the base keys, which increase with id; moved ids are skipped below, served after.
+        first = bisect_right(range(1, n + 1), bound, key=self.base_key) + 1
         for rid in range(first, n + 1):
             if rid not in moved:
                 yield (BASE_START_MS + _LAG_MS + rid * _SPAN_S // (n + 1) * 1000, rid)

@@ -277,10 +277,10 @@ def create_server(args: argparse.Namespace) -> CrmServer:
 
 
 def main(argv: list[str] | None = None) -> None:
-    server = create_server(parse_args(argv))
+    args = parse_args(argv)
+    server = create_server(args)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # unwinds serve_forever so the socket closes
-    host, port = server.server_address[:2]
-    print(f"LISTENING http://{host}:{port}", flush=True)
+    print(f"LISTENING http://{args.host}:{server.server_port}", flush=True)
     try:
         server.serve_forever()
     finally:

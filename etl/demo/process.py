@@ -85,7 +85,7 @@ def _wait_listening(process: subprocess.Popen, stderr: IO[bytes], timeout: float
                     break
     _stop(process)
     stderr.seek(0)
-    raise RuntimeError(f"demo server {process.args} did not start (exit code {process.returncode}):\n"
+    raise RuntimeError(f"demo server {process.args!r} did not start (exit code {process.returncode}):\n"
                        f"{stderr.read().decode(errors='replace')[-4000:]}")
 
 

@@ -53,7 +53,27 @@ def oa(workdir: Path) -> Iterator[dict[str, str]]:
     yield {}
 
 
-AVAILABLE: dict[str, Starter] = {"crm": crm, "hr": hr, "oa": oa}
+@contextlib.contextmanager
+def erp(workdir: Path) -> Iterator[dict[str, str]]:
+    """The demo ERP (Northwind, invoices, FX rates) as a SQLite file in the workdir, as connection `erp_db`.
+
+    Built only when the file is missing or unreadable, never on every run: changes made since (with
+    `erp_db.touch_erp` or `add_orders`) are kept, and a second demo run finds nothing new to load.
+    The build itself is deterministic (seeded values and updated_at stamps), so a rebuild changes nothing.
+    """
+    from etl.demo.erp_db import build_erp, row_counts
+
+    path = (workdir / "erp.sqlite").resolve()
+    url = f"sqlite:///{path}"
+    try:
+        row_counts(url)
+    except Exception:  # missing, empty or half-built: start over
+        path.unlink(missing_ok=True)
+        build_erp(url, seed=42)
+    yield {"AIRFLOW_CONN_ERP_DB": url}
+
+
+AVAILABLE: dict[str, Starter] = {"crm": crm, "hr": hr, "oa": oa, "erp": erp}
 
 
 def start(system: str, workdir: Path) -> contextlib.AbstractContextManager[dict[str, str]]:

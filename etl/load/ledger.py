@@ -24,15 +24,16 @@ LEDGER = "etl_files"
 COLUMNS = ("pipeline", "entity", "file_name", "checksum", "status", "rows", "run_id", "reason", "replaces",
            "deleted", "processed_at")
 _COLS = ", ".join(f'"{c}"' for c in COLUMNS)
+Seen = tuple[str, str | None]  # (status, reason) of one file version for one entity
 
 
 def ensure_ledger(conn: Connection) -> None:
     text = "TEXT" if dialect_of(str(conn.engine.url)) == "postgresql" else "VARCHAR"
     conn.execute(sa.text(
         f"""CREATE TABLE IF NOT EXISTS {LEDGER} (
-            pipeline {text} NOT NULL, entity {text} NOT NULL, file_name {text} NOT NULL, checksum {text} NOT NULL,
-            status {text} NOT NULL, "rows" BIGINT, run_id {text} NOT NULL, reason {text}, replaces {text},
-            deleted BIGINT, processed_at TIMESTAMP,
+            pipeline {text} NOT NULL, entity {text} NOT NULL, file_name {text} NOT NULL,
+            checksum {text} NOT NULL, status {text} NOT NULL, "rows" BIGINT, run_id {text} NOT NULL,
+            reason {text}, replaces {text}, deleted BIGINT, processed_at TIMESTAMP,
             PRIMARY KEY (pipeline, entity, file_name, checksum, run_id))"""
     ))
 
@@ -66,9 +67,10 @@ def record(conn: Connection, pipeline: str, entity: str, run_id: str, entries: I
     return len(params)
 
 
-def statuses(conn: Connection, pipeline: str, file_name: str, checksum: str) -> dict[str, tuple[str, str | None]]:
+def statuses(conn: Connection, pipeline: str, file_name: str, checksum: str) -> dict[str, Seen]:
     """Entity -> (latest status, reason) of one file version, over every entity of the pipeline."""
     rows = conn.execute(sa.text(
-        f"SELECT entity, status, reason FROM {LEDGER} WHERE pipeline = :p AND file_name = :f AND checksum = :c "
-        "ORDER BY processed_at, run_id"), {"p": pipeline, "f": file_name, "c": checksum})
+        f"SELECT entity, status, reason FROM {LEDGER} "
+        "WHERE pipeline = :p AND file_name = :f AND checksum = :c ORDER BY processed_at, run_id"),
+        {"p": pipeline, "f": file_name, "c": checksum})
     return {entity: (status, reason) for entity, status, reason in rows}

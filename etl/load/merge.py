@@ -106,7 +106,8 @@ def _latest_sql(entity: Entity) -> str:
 
 def merge_stage(conn: Connection, entity: Entity, staged: int, run_id: str, loaded_at) -> MergeCounts:
     dialect = dialect_of(str(conn.engine.url))
-    target, cols = quote(entity.target), list(target_columns(entity))
+    types = target_columns(entity)
+    target, cols = quote(entity.target), list(types)
     on = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in entity.primary_key)
     changed = f"SELECT s.* FROM ({_latest_sql(entity)}) s LEFT JOIN {target} t ON {on} " \
               f"WHERE t.{quote(entity.primary_key[0])} IS NULL OR t.{ROW_HASH} <> s.{ROW_HASH}"
@@ -117,7 +118,7 @@ def merge_stage(conn: Connection, entity: Entity, staged: int, run_id: str, load
     latest, existing, updated = int(row[0]), int(row[1]), int(row[2] or 0)
     json_type = sql_type(dialect, "json")
     select = ", ".join(
-        f"CAST(s.{quote(c)} AS {json_type})" if c == EXTRAS else f"s.{quote(c)}" for c in cols
+        f"CAST(s.{quote(c)} AS {json_type})" if types[c] == "json" else f"s.{quote(c)}" for c in cols
     )
     all_cols = ", ".join(quote(c) for c in [*cols, ROW_HASH, "_run_id", "_loaded_at"])
     source = changed if entity.write_mode == "merge" else _latest_sql(entity)

@@ -54,10 +54,12 @@ def landing_asset(cfg) -> Asset:
     folders = sorted({e.source.landing for e in cfg.entities.values() if e.source.kind == "files"})
     if not folders:
         raise MappingError(f"{cfg.folder / '_system.yml'}: schedule.on_file: no entity of {system!r} reads "
-                           "files (source.kind: files), so there is no landing folder to watch; remove on_file")
-    watchers = [AssetWatcher(name=f"{system}_landing_{i}",
-                             trigger=LandingFileTrigger(folder=folder, pattern=sched.on_file, poll_s=sched.poll_s))
-                for i, folder in enumerate(folders)]
+                           "files (source.kind: files), so there is no landing folder to watch")
+    watchers = [
+        AssetWatcher(name=f"{system}_landing_{i}",
+                     trigger=LandingFileTrigger(folder=folder, pattern=sched.on_file, poll_s=sched.poll_s))
+        for i, folder in enumerate(folders)
+    ]
     return Asset(name=f"{system}_landing", uri=f"landing://{system}", watchers=watchers)
 
 

@@ -93,5 +93,6 @@ class LandingFileTrigger(BaseEventTrigger):
             new = tracker.update(current)
             if new:
                 self.log.info("%d new file(s) in %s: %s", len(new), self.folder, ", ".join(new[:10]))
-                yield TriggerEvent({"folder": self.folder, "count": len(new), "files": new[:MAX_NAMES_IN_EVENT]})
+                yield TriggerEvent({"folder": self.folder, "count": len(new),
+                                    "files": new[:MAX_NAMES_IN_EVENT]})
             await asyncio.sleep(self.poll_s)

@@ -70,7 +70,8 @@ def _text(data: bytes, encoding: str) -> str:
 
 
 def read_csv(data: bytes, cfg: FileSource) -> pa.Table:
-    reader = csv.reader(io.StringIO(_text(data, cfg.encoding), newline=""), delimiter=cfg.delimiter, strict=True)
+    text = io.StringIO(_text(data, cfg.encoding), newline="")
+    reader = csv.reader(text, delimiter=cfg.delimiter, strict=True)
     try:
         header = next(reader, None)
         if header is None:
@@ -81,7 +82,8 @@ def read_csv(data: bytes, cfg: FileSource) -> pa.Table:
             if len(row) != len(header):
                 if not any(row):  # a blank line (e.g. at the end) is no record
                     continue
-                raise FileRejected(f"line {reader.line_num} has {len(row)} fields, the header has {len(header)}")
+                raise FileRejected(
+                    f"line {reader.line_num} has {len(row)} fields, the header has {len(header)}")
             rows.append(row)
             if len(rows) >= CONVERT_ROWS:
                 chunks.append(_rows_to_table(header, rows))
@@ -100,7 +102,7 @@ def _check_header(header: list[str]) -> None:
         raise FileRejected(f"the header repeats column(s) {', '.join(duplicates)}")
 
 
-def _rows_to_table(header: list[str], rows: list[list[str]]) -> pa.Table:
+def _rows_to_table(header: list[str], rows: list[list[str | None]] | list[list[str]]) -> pa.Table:
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(header)
     return pa.table({name: pa.array([v if v != "" else None for v in col], pa.string())
                      for name, col in zip(header, columns, strict=True)})
@@ -206,7 +208,8 @@ def explode(records: list[Any], field: str, parent_fields: dict[str, str]) -> li
         if items is None:
             continue
         if not isinstance(items, list):
-            raise FileRejected(f"record {number}: {field!r} is {type(items).__name__}, expected a list to explode")
+            kind = type(items).__name__
+            raise FileRejected(f"record {number}: {field!r} is {kind}, expected a list to explode")
         carried = {column: get_path(record, source) for source, column in parent_fields.items()}
-        children.extend({**(item if isinstance(item, dict) else {"value": item}), **carried} for item in items)
+        children.extend({**(i if isinstance(i, dict) else {"value": i}), **carried} for i in items)
     return children

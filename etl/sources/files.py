@@ -133,12 +133,14 @@ def iter_batches(entity: Entity, watermark: str | None, stats: ExtractStats, ctx
              cfg.pattern, ", ".join(f"{v} {k}" for k, v in counts.items()))
 
 
-def _take(path: Path, cfg: FileSource, versions: list[str], entity: Entity) -> tuple[FileEntry, pa.Table | None]:
+def _take(path: Path, cfg: FileSource, versions: list[str],
+          entity: Entity) -> tuple[FileEntry, pa.Table | None]:
     data = path.read_bytes()  # checksum and parse the same bytes, whatever happens to the file meanwhile
     checksum = hashlib.sha256(data).hexdigest()
     action, replaces = decide(checksum, versions)
     if action == "duplicate":
-        log.info("%s: already loaded with this content (sha256 %s): duplicate, not read", path.name, checksum[:12])
+        log.info("%s: already loaded with this content (sha256 %s): duplicate, not read",
+                 path.name, checksum[:12])
         return FileEntry(path.name, checksum, "duplicate"), None
     try:
         table = read_file(data, cfg)
@@ -146,8 +148,8 @@ def _take(path: Path, cfg: FileSource, versions: list[str], entity: Entity) -> t
         log.error("REJECTED %s for %s.%s: %s", path, entity.system, entity.entity, exc)
         return FileEntry(path.name, checksum, "rejected", reason=str(exc)), None
     if replaces:
-        log.warning("%s is a corrected re-delivery (sha256 %s replaces %s): its rows replace the earlier ones",
-                    path.name, checksum[:12], replaces[:12])
+        log.warning("%s is a corrected re-delivery (sha256 %s replaces %s): its rows replace the "
+                    "earlier ones", path.name, checksum[:12], replaces[:12])
     table = table.append_column(FILE_COLUMN, pa.array([path.name] * table.num_rows, pa.string())) \
         if FILE_COLUMN not in table.column_names else table
     return FileEntry(path.name, checksum, "loaded", rows=table.num_rows, replaces=replaces), table
@@ -164,7 +166,8 @@ class _TableBatcher:
     """Cuts a stream of per-file tables into batches of exactly `rows` rows (the last one shorter)."""
 
     def __init__(self, rows: int) -> None:
-        self.rows, self.pending, self.count = rows, [], 0
+        self.rows, self.count = rows, 0
+        self.pending: list[pa.Table] = []
 
     def add(self, table: pa.Table) -> Iterator[pa.Table]:
         if table.num_rows:
@@ -225,7 +228,8 @@ def delete_replaced_rows(conn, entity: Entity, file_name: str) -> int:
     target, col = quote(entity.target), quote(column)
     keys = " AND ".join(f"s.{quote(k)} = {target}.{quote(k)}" for k in entity.primary_key)
     result = conn.execute(sa.text(
-        f"DELETE FROM {target} WHERE {target}.{col} = :f AND NOT EXISTS (SELECT 1 FROM {STAGE} s WHERE {keys})"
+        f"DELETE FROM {target} WHERE {target}.{col} = :f "
+        f"AND NOT EXISTS (SELECT 1 FROM {STAGE} s WHERE {keys})"
     ), {"f": file_name})
     deleted = max(result.rowcount or 0, 0)
     log.warning("%s.%s: corrected %s replaces its predecessor: %d row(s) it no longer contains deleted",
@@ -233,7 +237,7 @@ def delete_replaced_rows(conn, entity: Entity, file_name: str) -> int:
     return deleted
 
 
-def destination(readers: set[str], seen: dict[str, tuple[str, str | None]]) -> str | None:
+def destination(readers: set[str], seen: dict[str, ledger.Seen]) -> str | None:
     """Where a file goes once it has been processed: None while an entity reading it has not seen it."""
     if not readers <= set(seen):
         return None
@@ -250,7 +254,7 @@ def _file_entities(entity: Entity) -> list[tuple[str, str]]:
             if isinstance(e.source, FileSource) and landing_dir(e.source.landing) == folder]
 
 
-def move(path: Path, checksum: str, folder: Path, seen: dict[str, tuple[str, str | None]], run_id: str) -> None:
+def move(path: Path, checksum: str, folder: Path, seen: dict[str, ledger.Seen], run_id: str) -> None:
     """Move `path` into `folder`, keeping an earlier file of the same name as `<stem>.<sha12><suffix>`."""
     if not path.exists():
         return  # another entity's load moved it already

@@ -51,13 +51,16 @@ def iter_batches(src: SqlSource, conn_info: ConnectionInfo, watermark: str | Non
         statement, params = build_query(src, engine.dialect, watermark, ctx)
         cursor = src.incremental.cursor_field if src.incremental else None
         with engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=src.batch_rows).execute(
-                statement, params)
+            try:
+                result = conn.execution_options(stream_results=True, yield_per=src.batch_rows).execute(
+                    statement, params)
+            except sa.exc.DBAPIError as exc:
+                what = f"table {src.table!r}" if src.table else "query"
+                cursor_hint = f" and incremental.cursor_field {cursor!r}" if cursor else ""
+                raise SqlSourceError(f"the source {what} could not be read ({_first_line(exc.orig)}); check the "
+                                     f"mapping's source.{'table' if src.table else 'query'}{cursor_hint}") from exc
             names = list(result.keys())
-            if cursor and cursor not in names:
-                raise SqlSourceError(f"incremental.cursor_field {cursor!r} is not a column of the result; "
-                                     f"columns: {', '.join(names)}")
-            position = names.index(cursor) if cursor else None
+            position = names.index(cursor) if cursor in names else None
             for rows in result.partitions(src.batch_rows):
                 stats.records += len(rows)
                 stats.pages += 1
@@ -66,6 +69,11 @@ def iter_batches(src: SqlSource, conn_info: ConnectionInfo, watermark: str | Non
                 yield rows_to_table(names, rows)
     finally:
         engine.dispose()
+
+
+def _first_line(exc: BaseException | None) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
 def build_query(src: SqlSource, dialect: sa.Dialect, watermark: str | None, ctx=None) -> tuple[sa.TextClause, dict]:

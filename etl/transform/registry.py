@@ -84,7 +84,8 @@ def person_email(first_name: pa.Array, last_name: pa.Array, domain: str = "") ->
     """
     if not domain:
         raise ValueError("derive function person_email needs kwargs: {domain: <mail domain>}")
-    names = pc.binary_join_element_wise(pc.cast(first_name, pa.string()), pc.cast(last_name, pa.string()), " ")
+    first, last = pc.cast(first_name, pa.string()), pc.cast(last_name, pa.string())
+    names = pc.binary_join_element_wise(first, last, " ")
     local = pc.replace_substring_regex(pc.utf8_lower(names), r"[^a-z0-9]+", ".")
     local = pc.utf8_trim(local, characters=".")
     email = pc.binary_join_element_wise(local, pa.scalar(f"@{domain}"), "")

@@ -1,4 +1,4 @@
-"""The demo CRM as a real subprocess (etl.demo.process), over HTTP: auth, paging, increments, search, faults."""
+"""The demo CRM as a real subprocess (etl.demo.process): auth, paging, increments, search, faults."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def http() -> Iterator[requests.Session]:
 def fetch_all(http: requests.Session, url: str, **params: object) -> list[dict]:
     """Every record, following paging.next.after until the last page (which has no paging)."""
     records: list[dict] = []
-    while True:
+    for _ in range(1000):  # a cursor that never ends fails the test instead of hanging it
         response = http.get(url, params=params, timeout=10)
         assert response.status_code == 200, response.text
         body = response.json()
@@ -41,6 +41,7 @@ def fetch_all(http: requests.Session, url: str, **params: object) -> list[dict]:
         if "paging" not in body:
             return records
         params = {**params, "after": body["paging"]["next"]["after"]}
+    raise AssertionError(f"paging of {url} did not end after 1000 pages")
 
 
 def test_requests_without_the_bearer_token_get_401(crm: DemoServer, http: requests.Session) -> None:
@@ -72,7 +73,7 @@ def test_next_link_is_a_full_url_of_the_next_page(crm: DemoServer, http: request
     assert [r["id"] for r in following["results"]] == ["6", "7", "8", "9", "10"]
 
 
-def test_limit_defaults_to_100_and_is_clamped_to_the_max_page_size(crm: DemoServer, http: requests.Session) -> None:
+def test_limit_defaults_to_100_and_is_clamped(crm: DemoServer, http: requests.Session) -> None:
     url = f"{crm.url}/crm/v3/objects/contacts"
     assert len(http.get(url, timeout=10).json()["results"]) == 100
     assert len(http.get(url, params={"limit": 1000}, timeout=10).json()["results"]) == 150
@@ -80,15 +81,16 @@ def test_limit_defaults_to_100_and_is_clamped_to_the_max_page_size(crm: DemoServ
     assert http.get(url, params={"after": "not-a-cursor"}, timeout=10).status_code == 400
 
 
-def test_search_filters_on_last_modified_date_like_updated_after(crm: DemoServer, http: requests.Session) -> None:
+def test_search_filters_on_last_modified_date(crm: DemoServer, http: requests.Session) -> None:
     contacts = fetch_all(http, f"{crm.url}/crm/v3/objects/contacts", limit=100)
     threshold = contacts[99]["updatedAt"]
     expected = [r["id"] for r in contacts[100:]]
-    assert [r["id"] for r in fetch_all(http, f"{crm.url}/crm/v3/objects/contacts", updatedAfter=threshold)] == expected
-    url, found, after = f"{crm.url}/crm/v3/objects/contacts/search", [], None
+    newer = fetch_all(http, f"{crm.url}/crm/v3/objects/contacts", updatedAfter=threshold)
+    assert [r["id"] for r in newer] == expected
+    url = f"{crm.url}/crm/v3/objects/contacts/search"
     for name, value in (("lastmodifieddate", threshold), ("hs_lastmodifieddate", _epoch_ms(threshold))):
         found, after = [], None
-        while True:
+        for _ in range(100):
             flt = {"propertyName": name, "operator": "GT", "value": value}
             body = http.post(url, json={"filterGroups": [{"filters": [flt]}], "limit": 40, "after": after},
                              timeout=10).json()
@@ -142,7 +144,7 @@ def test_a_record_changed_mid_sync_is_not_skipped_but_moves_to_the_end() -> None
         assert {r["id"] for r in seen} == {str(i) for i in range(1, 201)}
         assert len({(r["id"], r["updatedAt"]) for r in seen}) == len(seen)  # no version twice
         read_early = {r["id"] for r in first["results"]}
-        assert [r["id"] for r in rest[-len(changed):]] == changed  # every changed record, once more, at the end
+        assert [r["id"] for r in rest[-len(changed):]] == changed  # every changed one, again, at the end
         assert len(seen) == 200 + len(read_early & set(changed))
 
 

@@ -43,6 +43,7 @@ def all_records(data: CrmData, entity: str, page_size: int = 333) -> list[dict]:
     while bound:
         page, bound = data.page(entity, page_size, bound)
         out += page
+        assert len(out) <= 2 * data.counts()[entity], "paging does not end"
     return out
 
 
@@ -196,6 +197,14 @@ def test_mutate_moves_changed_and_added_records_after_all_others() -> None:
     assert [r["id"] for r in tail] == result["changed_ids"]["contacts"] + result["added_ids"]["contacts"]
     assert min(r["updatedAt"] for r in tail) > latest
     assert CrmData(seed=3, sizes={"contacts": 500}).mutate(0.02, 4, ["contacts"]) == result
+
+
+def test_small_pages_after_mutations_serve_each_record_once() -> None:
+    data = CrmData(seed=4, sizes={"deals": 120})
+    data.mutate(fraction=0.3, new=5, entities=["deals"])
+    data.mutate(fraction=0.3, entities=["deals"])
+    keys = [(r["updatedAt"], int(r["id"])) for r in all_records(data, "deals", page_size=7)]
+    assert sorted(k[1] for k in keys) == list(range(1, 126)) and keys == sorted(keys)
 
 
 def test_mutate_rejects_unknown_entities_and_bad_fractions() -> None:

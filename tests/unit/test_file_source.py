@@ -14,9 +14,9 @@ from openpyxl import Workbook
 from pydantic import ValidationError
 
 from etl.config.schema import Entity, FileSource, Schedule
+from etl.orchestration.triggers import ArrivalTracker, scan
 from etl.sources.file_readers import FileRejected, explode, read_file
 from etl.sources.files import PROCESSED, REJECTED, _TableBatcher, decide, destination, landing_files
-from etl.orchestration.triggers import ArrivalTracker, scan
 from etl.transform.registry import person_email
 
 CSV = FileSource(landing="l", pattern="*.csv", format="csv", required_columns=["id", "name"])
@@ -89,7 +89,8 @@ def test_xlsx_values_become_their_text():
 
 def test_xlsx_sheet_by_name_and_missing_sheet():
     data = _xlsx(["id"], [1], title="tasks")
-    assert rows(read_file(data, FileSource(landing="l", pattern="*", format="xlsx", sheet="tasks"))) == [{"id": "1"}]
+    by_name = FileSource(landing="l", pattern="*", format="xlsx", sheet="tasks")
+    assert rows(read_file(data, by_name)) == [{"id": "1"}]
     with pytest.raises(FileRejected, match="no sheet 'other'; the workbook has: tasks"):
         read_file(data, FileSource(landing="l", pattern="*", format="xlsx", sheet="other"))
 
@@ -122,7 +123,8 @@ def test_json_records_are_flattened_and_lists_kept_as_json_text():
 
 def test_json_explode_makes_child_rows_carrying_parent_fields():
     cfg = FileSource(landing="l", pattern="*", format="json", records_path="orders", explode="LineItems",
-                     parent_fields={"PONumber": "po", "Ship.city": "city"}, required_columns=["po", "ItemNumber"])
+                     parent_fields={"PONumber": "po", "Ship.city": "city"},
+                     required_columns=["po", "ItemNumber"])
     assert rows(read_file(DOCS, cfg)) == [
         {"ItemNumber": "1", "Part.Price": "2.5", "po": "1", "city": "Rome"},
         {"ItemNumber": "2", "Part.Price": "3", "po": "1", "city": "Rome"},
@@ -139,9 +141,11 @@ def test_explode_carried_field_wins_and_bad_shapes_are_rejected():
 def test_json_truncated_or_without_records_list():
     with pytest.raises(FileRejected, match="not valid JSON"):
         read_file(DOCS[:100], JSON)
+    nested = FileSource(landing="l", pattern="*", format="json", records_path="orders")
     with pytest.raises(FileRejected, match="expected a list of records at 'orders'"):
-        read_file(b'{"orders": 5}', FileSource(landing="l", pattern="*", format="json", records_path="orders"))
-    assert read_file(b"[]", FileSource(landing="l", pattern="*", format="json", required_columns=["x"])).num_rows == 0
+        read_file(b'{"orders": 5}', nested)
+    no_records = FileSource(landing="l", pattern="*", format="json", required_columns=["x"])
+    assert read_file(b"[]", no_records).num_rows == 0
 
 
 # ------------------------------------------------------------------------------------ ledger decisions
@@ -178,8 +182,8 @@ def test_batcher_cuts_exact_batches_across_files_with_different_columns():
     batcher = _TableBatcher(3)
     first = pa.table({"a": pa.array(["1", "2"], pa.string())})
     second = pa.table({"b": pa.array(["x", "y", "z"], pa.string())})
-    out = [*batcher.add(first), *batcher.add(pa.table({"a": pa.array([], pa.string())})), *batcher.add(second),
-           *batcher.flush()]
+    empty = pa.table({"a": pa.array([], pa.string())})
+    out = [*batcher.add(first), *batcher.add(empty), *batcher.add(second), *batcher.flush()]
     assert [t.num_rows for t in out] == [3, 2]
     assert out[0].to_pylist() == [{"a": "1", "b": None}, {"a": "2", "b": None}, {"a": None, "b": "x"}]
 
@@ -214,7 +218,8 @@ def test_scan_ignores_hidden_files_folders_and_other_names(tmp_path):
 
 def _entity(**source) -> dict:
     return {"system": "oa", "entity": "x", "primary_key": ["id"],
-            "source": {"kind": "files", "landing": "oa/landing", "pattern": "*.csv", "format": "csv", **source},
+            "source": {"kind": "files", "landing": "oa/landing", "pattern": "*.csv", "format": "csv",
+                       **source},
             "columns": {"id": {}, "source_file": {"source": "_file"}}}
 
 
@@ -251,7 +256,8 @@ def test_person_email_matches_the_oa_address_scheme():
     first = ["Steven", "Jose Manuel", "Ñoño", None, "Lex"]
     last = ["King", "Urman", "O'Neill", "Garcia", None]
     got = person_email(pa.array(first), pa.array(last), domain="hr.example").to_pylist()
-    assert got == ["steven.king@hr.example", "jose.manuel.urman@hr.example", "o.o.o.neill@hr.example", None, None]
+    assert got == ["steven.king@hr.example", "jose.manuel.urman@hr.example", "o.o.o.neill@hr.example",
+                   None, None]
     assert got[:3] == [reference(f, n) for f, n in zip(first[:3], last[:3], strict=True)]
     with pytest.raises(ValueError, match="needs kwargs: {domain"):
         person_email(pa.array(["a"]), pa.array(["b"]))

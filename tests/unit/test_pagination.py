@@ -8,6 +8,7 @@ import pytest
 
 from etl.config.schema import RestSource
 from etl.sources.connections import ConnectionInfo
+from etl.sources.http import HttpError
 from etl.sources.pagination import PaginationError
 from etl.sources.rest import ExtractStats, iter_batches
 from tests.helpers.http_server import Reply, Request, serve
@@ -159,3 +160,12 @@ def test_consumer_stopping_early_releases_the_walk() -> None:
         batches = iter_batches(cfg, _conn(server.port), None, ExtractStats())
         assert next(batches).num_rows == 5
         batches.close()  # must not hang or raise
+
+
+def test_an_error_on_a_later_page_reaches_the_consumer() -> None:
+    def app(req: Request) -> Reply:
+        return Reply(404, {"message": "gone"}) if "after" in req.query else json_cursor_app(req)
+
+    with serve(app) as server:
+        with pytest.raises(HttpError, match=r"^404 Not Found from .*/items\?limit=10&after=10: check source"):
+            _read(server.port)
