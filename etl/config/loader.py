@@ -137,26 +137,29 @@ def load_system(folder: Path) -> SystemConfig:
     return SystemConfig(system=system, entities=entities, folder=folder)
 
 
-def dependency_order(entities: dict[str, Entity], paths: dict[str, Path], problems: list[str]) -> dict[str, Entity]:
+def dependency_order(entities: dict[str, Entity], paths: dict[str, Path],
+                     problems: list[str]) -> dict[str, Entity]:
     """The entities with every `depends_on` before its dependants (file order otherwise), so an
     in-process run of `cfg.entities` in order loads e.g. fx_rates before the orders it converts."""
     ordered: dict[str, Entity] = {}
     visiting: list[str] = []
 
+    def where(name: str) -> str:  # read the file again only to point at a problem
+        return f"{paths[name]}:{_read_yaml(paths[name])[1].get(('depends_on',), 1)}: depends_on"
+
     def visit(name: str) -> None:
         if name in ordered:
             return
         if name in visiting:
-            cycle = " -> ".join([*visiting[visiting.index(name):], name])
-            problems.append(f"{paths[name]}:{_line_of(paths[name], ('depends_on',))}: depends_on: cycle {cycle}")
+            problems.append(f"{where(name)}: cycle {' -> '.join([*visiting[visiting.index(name):], name])}")
             return
         visiting.append(name)
         for dep in entities[name].depends_on:
             if dep in entities:
                 visit(dep)
             else:
-                problems.append(f"{paths[name]}:{_line_of(paths[name], ('depends_on',))}: depends_on: no entity "
-                                f"{dep!r} in this system; known: {', '.join(sorted(entities))}")
+                known = ", ".join(sorted(entities))
+                problems.append(f"{where(name)}: no entity {dep!r} in this system; known: {known}")
         visiting.pop()
         ordered.setdefault(name, entities[name])
 
@@ -164,9 +167,6 @@ def dependency_order(entities: dict[str, Entity], paths: dict[str, Path], proble
         visit(name)
     return ordered
 
-
-def _line_of(path: Path, loc: tuple) -> int:
-    return _read_yaml(path)[1].get(loc, 1)
 
 
 def load_entity(path: Path, system: System, inherited: tuple[Path, dict] | None = None) -> Entity:

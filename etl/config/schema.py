@@ -100,7 +100,7 @@ class SqlSource(Strict):
         if (self.table is None) == (self.query is None):
             raise ValueError("give exactly one of 'table' or 'query'")
         if self.window and self.incremental is None:
-            raise ValueError("window: data_interval needs incremental.cursor_field, the column the window applies to")
+            raise ValueError("window: data_interval needs incremental.cursor_field (the column it uses)")
         return self
 
 

@@ -43,7 +43,7 @@ class SqlSourceError(ValueError):
 
 def iter_batches(src: SqlSource, conn_info: ConnectionInfo, watermark: str | None, stats: ExtractStats,
                  ctx=None) -> Iterator[pa.Table]:
-    """Raw text batches of the table or query; sets stats.records, .pages and .max_cursor (the new watermark)."""
+    """Raw text batches of the table or query; sets stats.records, .pages, .max_cursor (new watermark)."""
     from etl.load.warehouse import with_driver  # psycopg2, not SQLAlchemy 2.1's default psycopg 3
 
     engine = sa.create_engine(with_driver(conn_info.sqlalchemy_url()), poolclass=sa.pool.NullPool)
@@ -55,10 +55,10 @@ def iter_batches(src: SqlSource, conn_info: ConnectionInfo, watermark: str | Non
                 result = conn.execution_options(stream_results=True, yield_per=src.batch_rows).execute(
                     statement, params)
             except sa.exc.DBAPIError as exc:
-                what = f"table {src.table!r}" if src.table else "query"
-                cursor_hint = f" and incremental.cursor_field {cursor!r}" if cursor else ""
-                raise SqlSourceError(f"the source {what} could not be read ({_first_line(exc.orig)}); check the "
-                                     f"mapping's source.{'table' if src.table else 'query'}{cursor_hint}") from exc
+                setting = "table" if src.table else "query"
+                hint = f" and incremental.cursor_field {cursor!r}" if cursor else ""
+                raise SqlSourceError(f"the source {setting} could not be read ({_first_line(exc.orig)}); "
+                                     f"check the mapping's source.{setting}{hint}") from exc
             names = list(result.keys())
             position = names.index(cursor) if cursor in names else None
             for rows in result.partitions(src.batch_rows):
@@ -76,7 +76,8 @@ def _first_line(exc: BaseException | None) -> str:
     return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
-def build_query(src: SqlSource, dialect: sa.Dialect, watermark: str | None, ctx=None) -> tuple[sa.TextClause, dict]:
+def build_query(src: SqlSource, dialect: sa.Dialect, watermark: str | None,
+                ctx=None) -> tuple[sa.TextClause, dict]:
     """The SELECT for this run and its bound parameters (never values pasted into the SQL)."""
     quote = dialect.identifier_preparer.quote
     if src.table:
@@ -108,7 +109,8 @@ def lower_bound(watermark: str | None, lag_s: int) -> int | dt.datetime | None:
     try:
         moment = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise SqlSourceError(f"watermark {watermark!r} is neither an integer key nor an ISO timestamp") from None
+        raise SqlSourceError(f"watermark {watermark!r} is neither an integer key nor an ISO timestamp") \
+            from None
     return _naive_utc(moment) - dt.timedelta(seconds=lag_s)
 
 
@@ -118,7 +120,12 @@ def _interval(ctx) -> tuple[dt.datetime, dt.datetime]:
     if not start or not end:
         raise SqlSourceError("window: data_interval needs the run's data interval (Airflow passes it; "
                              "in-process give RunContext(data_interval_start=..., data_interval_end=...))")
-    return _naive_utc(dt.datetime.fromisoformat(start)), _naive_utc(dt.datetime.fromisoformat(end))
+    low, high = _naive_utc(dt.datetime.fromisoformat(start)), _naive_utc(dt.datetime.fromisoformat(end))
+    if low >= high:
+        raise SqlSourceError(f"window: data_interval: the run's interval [{start}, {end}) is empty; "
+                             "the DAG needs a data-interval timetable (the DAG factory uses one for "
+                             "windowed sources)")
+    return low, high
 
 
 def _naive_utc(moment: dt.datetime) -> dt.datetime:
@@ -143,7 +150,7 @@ def _max_cursor(current: str | None, rows: Sequence[Sequence], position: int) ->
     try:
         top = cell_text(max(values))
     except TypeError:  # SQLite lets a column mix types: compare their text
-        top = max(cell_text(v) for v in values)
+        top = max(str(v) for v in values)
     if current is None or top is None:
         return top or current
     try:

@@ -49,10 +49,10 @@ def load_rates(entity: Entity, warehouse_url: str | None) -> RateTables:
         for spec in specs:
             if not existing_columns(conn, spec.table):
                 raise ConversionError(
-                    f"{entity.system}.{entity.entity}: the rate table {spec.table!r} is not in the warehouse; "
-                    f"load the entity that fills it first (list it under depends_on)")
-            rows = conn.execute(sa.text(f"SELECT {quote(spec.date)}, {quote(spec.currency)}, {quote(spec.rate)} "
-                                        f"FROM {quote(spec.table)}")).all()
+                    f"{entity.system}.{entity.entity}: the rate table {spec.table!r} is not in the "
+                    "warehouse; load the entity that fills it first (list it under depends_on)")
+            columns = ", ".join(quote(c) for c in (spec.date, spec.currency, spec.rate))
+            rows = conn.execute(sa.text(f"SELECT {columns} FROM {quote(spec.table)}")).all()
             out[spec] = rate_table([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
     return out
 
@@ -76,8 +76,8 @@ def apply_conversions(columns: dict[str, pa.Array], entity: Entity,
     for conv in entity.conversions:
         if isinstance(conv, CurrencyConversion):
             if rates is None or conv.rates not in rates:
-                raise ConversionError(f"{entity.system}.{entity.entity}: currency conversion to {conv.to} needs "
-                                      f"the rates of {conv.rates.table} (etl.transform.conversions.load_rates)")
+                raise ConversionError(f"{entity.system}.{entity.entity}: currency conversion to {conv.to} "
+                                      f"needs the rates of {conv.rates.table} (conversions.load_rates)")
             produced, reason = convert_currency(table, conv, rates[conv.rates])
         else:
             produced, reason = convert_units(table, conv)
@@ -101,7 +101,8 @@ def _as_of(currency: pa.Array, day: pa.Array, rates: pa.Table) -> pa.Table:
         con.close()
 
 
-def convert_currency(table: pa.Table, conv: CurrencyConversion, rates: pa.Table) -> tuple[dict[str, pa.Array], pa.Array]:
+def convert_currency(table: pa.Table, conv: CurrencyConversion,
+                     rates: pa.Table) -> tuple[dict[str, pa.Array], pa.Array]:
     amount = table[conv.amount].combine_chunks()
     currency = pc.utf8_upper(pc.cast(table[conv.currency], pa.string())).combine_chunks()
     day = pc.cast(table[conv.date], pa.date32()).combine_chunks()
@@ -118,11 +119,12 @@ def convert_currency(table: pa.Table, conv: CurrencyConversion, rates: pa.Table)
     converted = _to_type(_multiply(amount, rate_out), conv.output_type)
     need = pc.is_valid(amount)
     missing_rate = pc.and_(need, pc.is_null(rate_out))
-    no_rate = pc.binary_join_element_wise(f"no {conv.to} rate for ", currency, " on ", pc.cast(day, pa.string()),
-                                          _age_note(conv.max_age_days), "")
+    no_rate = pc.binary_join_element_wise(f"no {conv.to} rate for ", currency, " on ",
+                                          pc.cast(day, pa.string()), _age_note(conv.max_age_days), "")
+    cannot = f"cannot convert {conv.amount} to {conv.to}: no"
     reason = pc.if_else(
-        pc.and_(need, pc.is_null(currency)), f"cannot convert {conv.amount} to {conv.to}: no {conv.currency}",
-        pc.if_else(pc.and_(need, pc.is_null(day)), f"cannot convert {conv.amount} to {conv.to}: no {conv.date}",
+        pc.and_(need, pc.is_null(currency)), f"{cannot} {conv.currency}",
+        pc.if_else(pc.and_(need, pc.is_null(day)), f"{cannot} {conv.date}",
                    pc.if_else(missing_rate, no_rate, NO_TEXT)))
     keep = pc.invert(missing_rate)
     return ({conv.target: converted,

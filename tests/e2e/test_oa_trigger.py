@@ -3,7 +3,10 @@ dag-processor, api-server on SQLite), a file dropped into the landing folder, an
 through the REST API, its files loaded and moved to processed/, then standalone stopped with no process left.
 
 Everything is private to the test: AIRFLOW_HOME, a dags folder holding only oa_sync.py, the data dir, the
-DuckDB warehouse and a free port.
+DuckDB warehouse, a free port, and a copy of `mappings/oa` reduced to what the test needs: the approvals
+entity, and `schedule.on_file` without the daily cron. With the cron, Airflow starts one catch-up run as
+soon as the DAG appears (catchup=False still runs the latest past tick), and a file-triggered run would
+queue behind it (max_active_runs=1); the cron-OR-file timetable itself is checked in tests/unit.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from etl.demo.oa_files import write_oa_drop
+import yaml
+
+from etl.demo.oa_files import redeliver
 from etl.demo.standalone import standalone_command
 from tests.conftest import ROOT
 from tests.helpers.warehouse import rows
@@ -110,6 +115,12 @@ def standalone(tmp: Path) -> Iterator[Standalone]:
     home, dags, port = tmp / "airflow", tmp / "dags", free_port()
     dags.mkdir(parents=True)
     shutil.copy(ROOT / "dags" / "oa_sync.py", dags)
+    mappings = tmp / "mappings" / "oa"
+    mappings.mkdir(parents=True)
+    shutil.copy(ROOT / "mappings" / "oa" / "approvals.yml", mappings)
+    system = yaml.safe_load((ROOT / "mappings" / "oa" / "_system.yml").read_text())
+    system["schedule"].pop("cron")
+    (mappings / "_system.yml").write_text(yaml.safe_dump(system))
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     env.update({
         "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
@@ -118,7 +129,7 @@ def standalone(tmp: Path) -> Iterator[Standalone]:
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__API__PORT": str(port), "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "ETL_DATA_DIR": str(tmp / "var"), "ETL_WAREHOUSE_URL": f"duckdb:///{tmp / 'warehouse.duckdb'}",
+        "ETL_DATA_DIR": str(tmp / "var"), "ETL_MAPPINGS_DIR": str(tmp / "mappings"), "ETL_WAREHOUSE_URL": f"duckdb:///{tmp / 'warehouse.duckdb'}",
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",  # standalone runs `airflow`
     })
     log = tmp / "standalone.log"
@@ -167,7 +178,7 @@ def test_a_landed_file_starts_oa_sync(tmp_path):
 
         landing = tmp_path / "var" / "oa" / "landing"
         dropped_at = time.monotonic()
-        write_oa_drop(landing, seed=42, batch=1)
+        redeliver(landing, "approvals_1.csv")  # one file of an OA drop lands
 
         def asset_run():
             runs = airflow.get("/api/v2/dags/oa_sync/dagRuns")["dag_runs"]
@@ -182,11 +193,11 @@ def test_a_landed_file_starts_oa_sync(tmp_path):
             return state if state in ("success", "failed") else None
 
         assert wait_for("the run to finish", finished, RUN_DONE_S, airflow, every=2) == "success", airflow.tail()
-        assert sorted(p.name for p in landing.iterdir() if p.is_file()) == []
-        assert len(list((landing / "processed").iterdir())) == 5
+        assert [p.name for p in landing.iterdir() if p.is_file()] == []
+        assert [p.name for p in (landing / "processed").iterdir()] == ["approvals_1.csv"]
         url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
         audit = rows(url, "SELECT entity, status, extracted FROM etl_runs WHERE run_id = :r", r=run_id)
-        assert {e: (s, n > 0) for e, s, n in audit} == {
-            e: ("success", True) for e in ("approvals", "tasks", "purchase_requests", "purchase_request_lines")}
+        assert audit == [("approvals", "success", 107)]
+        assert rows(url, "SELECT file_name, status FROM etl_files") == [("approvals_1.csv", "loaded")]
     print(f"run started {latency:.1f}s after the drop; whole test {time.monotonic() - started:.0f}s")
     assert latency < 30

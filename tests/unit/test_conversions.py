@@ -21,7 +21,8 @@ RATES_SPEC = {"table": "stg_t__fx", "date": "rate_date", "currency": "currency",
 
 def rates():
     # BRL has no rate on Monday 1997-05-19 (as in the demo ERP)
-    return rate_table([FRI, MON, FRI, MON], ["EUR", "EUR", "BRL", "GBP"], ["1.100000", "1.2", 0.95, "1.555555"])
+    return rate_table([FRI, MON, FRI, MON], ["EUR", "EUR", "BRL", "GBP"],
+                      ["1.100000", "1.2", 0.95, "1.555555"])
 
 
 def entity(max_age_days: int = 0, **extra) -> Entity:
@@ -31,7 +32,8 @@ def entity(max_age_days: int = 0, **extra) -> Entity:
         "columns": {"id": {"type": "integer"}, "amount": {"type": "decimal(12,2)"}, "currency": {},
                     "day": {"type": "date"}},
         "conversions": [{"type": "currency", "amount": "amount", "currency": "currency", "date": "day",
-                         "to": "USD", "rates": RATES_SPEC, "max_age_days": max_age_days, "output": "amount_usd"}],
+                         "to": "USD", "rates": RATES_SPEC, "max_age_days": max_age_days,
+                         "output": "amount_usd"}],
         **extra,
     })
 
@@ -52,8 +54,8 @@ def convert(max_age_days: int = 0) -> list[dict]:
 
 def test_amounts_convert_at_the_rate_of_their_date_with_rate_and_date_recorded():
     rows = convert()
-    # by hand: 100.00*1.2 = 120.00; 10.05*1.1 = 11.055 -> 11.06 (half up); 33.33*1.555555 = 51.8466... -> 51.85;
-    # USD converts at 1 without a lookup
+    # by hand: 100.00*1.2 = 120.00; 10.05*1.1 = 11.055 -> 11.06 (half up);
+    # 33.33*1.555555 = 51.8466... -> 51.85; USD converts at 1 without a lookup
     assert [r["amount_usd"] for r in rows[:4]] == [Decimal("120.00"), Decimal("11.06"), Decimal("51.85"),
                                                     Decimal("7.50")]
     assert sum(r["amount_usd"] for r in rows if r["amount_usd"] is not None) == Decimal("190.41")
@@ -81,7 +83,8 @@ def test_max_age_days_accepts_an_older_rate():
 def test_conversion_outputs_are_declared_target_columns():
     e = entity()
     assert list(e.columns)[-3:] == ["amount_usd", "amount_usd_rate", "amount_usd_rate_date"]
-    assert (e.columns["amount_usd"].type, e.columns["amount_usd_rate"].type) == ("decimal(18,2)", "decimal(18,6)")
+    assert e.columns["amount_usd"].type == "decimal(18,2)"
+    assert e.columns["amount_usd_rate"].type == "decimal(18,6)"
     assert e.converted_columns == {"amount_usd", "amount_usd_rate", "amount_usd_rate_date"}
     assert Entity.model_validate(e.model_dump()).columns == e.columns  # re-validating adds nothing twice
 
@@ -129,7 +132,8 @@ def test_invalid_conversions(conversion, message):
         Entity.model_validate({
             "system": "t", "entity": "orders", "primary_key": ["id"],
             "source": {"kind": "sql", "connection": "c", "table": "orders"},
-            "columns": {"id": {}, "amount": {"type": "decimal(12,2)"}, "currency": {}, "day": {"type": "date"}},
+            "columns": {"id": {}, "amount": {"type": "decimal(12,2)"}, "currency": {},
+                        "day": {"type": "date"}},
             "conversions": [conversion],
         })
 

@@ -33,3 +33,29 @@ def test_retries_tags_and_docs(dagbag):
         assert dag.tags and "etl" in dag.tags
         assert dag.doc_md and dag.max_active_runs == 1
         assert all(t.retries >= 1 for t in dag.tasks), dag.dag_id
+
+
+def test_an_entity_is_transformed_after_what_it_depends_on_is_loaded(dagbag):
+    for system, cfg in load_all().items():
+        dag = dagbag.dags[f"{system}_sync"]
+        for name, entity in cfg.entities.items():
+            upstream = dag.get_task(f"{name}.transform").upstream_task_ids
+            assert {f"{dep}.load" for dep in entity.depends_on} <= upstream, (system, name)
+    erp = dagbag.dags["erp_sync"]
+    for name in ("orders", "order_lines", "invoices"):  # they convert amounts with the loaded FX rates
+        assert "fx_rates.load" in erp.get_task(f"{name}.transform").upstream_task_ids
+
+
+def test_a_windowed_sql_source_gets_runs_with_real_data_intervals(dagbag, tmp_path, monkeypatch):
+    from etl.orchestration.dag_factory import build_dag
+
+    folder = tmp_path / "w"
+    folder.mkdir()
+    (folder / "_system.yml").write_text("schedule: {cron: '0 * * * *', timezone: Europe/Berlin}\n"
+                                        "defaults: {source: {kind: sql, connection: db}}\n")
+    (folder / "orders.yml").write_text("primary_key: [id]\ncolumns: {id: {}, day: {type: date}}\n"
+                                       "source: {table: orders, window: data_interval, "
+                                       "incremental: {cursor_field: day}}\n")
+    monkeypatch.setenv("ETL_MAPPINGS_DIR", str(tmp_path))
+    assert type(build_dag("w").timetable).__name__ == "CronDataIntervalTimetable"
+    assert type(dagbag.dags["erp_sync"].timetable).__name__ == "CronTriggerTimetable"  # watermark-driven

@@ -261,3 +261,36 @@ def test_person_email_matches_the_oa_address_scheme():
     assert got[:3] == [reference(f, n) for f, n in zip(first[:3], last[:3], strict=True)]
     with pytest.raises(ValueError, match="needs kwargs: {domain"):
         person_email(pa.array(["a"]), pa.array(["b"]))
+
+
+# ------------------------------------------------------------------------------------------ DAG schedule
+
+
+def test_oa_sync_runs_on_cron_or_on_a_landed_file():
+    from airflow.sdk import AssetOrTimeSchedule
+
+    from etl.orchestration.dag_factory import build_dag
+    from etl.orchestration.triggers import LandingFileTrigger
+
+    dag = build_dag("oa")
+    assert isinstance(dag.timetable, AssetOrTimeSchedule)
+    assert dag.timetable.timetable._expression == "0 6 * * *"
+    (asset,) = dag.timetable.asset_condition.objects
+    (watcher,) = asset.watchers
+    assert isinstance(watcher.trigger, LandingFileTrigger)
+    assert watcher.trigger.serialize() == (
+        "etl.orchestration.triggers.LandingFileTrigger", {"folder": "oa/landing", "pattern": "*", "poll_s": 2.0})
+
+
+def test_on_file_without_a_file_entity_is_a_mapping_error(tmp_path, monkeypatch):
+    from etl.config.loader import MappingError
+    from etl.orchestration.dag_factory import build_dag
+
+    folder = tmp_path / "hr"
+    folder.mkdir()
+    (folder / "_system.yml").write_text("schedule: {on_file: '*'}\n")
+    (folder / "jobs.yml").write_text("primary_key: [id]\nsource: {kind: rest, connection: c, path: /x}\n"
+                                     "columns: {id: {}}\n")
+    monkeypatch.setenv("ETL_MAPPINGS_DIR", str(tmp_path))
+    with pytest.raises(MappingError, match=r"_system.yml: schedule.on_file: no entity of 'hr' reads files"):
+        build_dag("hr")

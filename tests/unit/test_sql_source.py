@@ -146,6 +146,10 @@ def test_window_without_an_interval_says_what_is_missing(db):
     windowed = src(table="items", window="data_interval", incremental={"cursor_field": "updated_at"})
     with pytest.raises(SqlSourceError, match="needs the run's data interval"):
         read(windowed, db, None, RunContext(run_id="manual"))
+    instant = RunContext(run_id="trigger", data_interval_start="2024-01-01T00:00:00+00:00",
+                         data_interval_end="2024-01-01T00:00:00+00:00")
+    with pytest.raises(SqlSourceError, match="is empty; the DAG needs a data-interval timetable"):
+        read(windowed, db, None, instant)
 
 
 @pytest.mark.parametrize(("config", "message"), [
