@@ -54,10 +54,8 @@ def _slug(text: str) -> str:
 @functools.cache
 def _tails(mask: str) -> tuple[str, ...]:
     """All 10,000 fillings of a phone's last four digits, keeping its separators (mask: '##-##')."""
-    def fill(digits: str) -> str:
-        it = iter(digits)
-        return "".join(next(it) if c == "#" else c for c in mask)
-    return tuple(fill(f"{n:04d}") for n in range(10_000))
+    template = mask.replace("#", "{}")
+    return tuple(template.format(*f"{n:04d}") for n in range(10_000))
 
 
 def _phone_format(template: str) -> tuple[str, tuple[str, ...]]:
@@ -97,6 +95,7 @@ LEAD_SOURCES = ("ONLINE_PROMOTION", "REFERRAL", "TRADE_SHOW", "ORGANIC_SEARCH")
 _JOB_TITLES = ("CEO", "CFO", "Head of Purchasing", "Buyer", "IT Manager", "Office Manager", "Sales Director",
                "Marketing Lead", "Operations Analyst", "Accountant")
 _TIERS = ("bronze", "silver", "gold", "platinum")
+_SCORES = tuple(map(str, range(101)))
 _BAD_EMAILS = ("{local}@", "{local}.{domain}", "{spaced}@{domain}", "{local}@@{domain}")
 _BAD_PHONES = ("12-ab", "000", "n/a", "+", "call me", "555-CALL-NOW")
 STAGES = ("appointmentscheduled", "qualifiedtobuy", "presentationscheduled", "decisionmakerboughtin",
@@ -303,9 +302,10 @@ class CrmData:
         batch.flag(np.flatnonzero(archived), "archived", "archived")
         columns |= {"createdate": batch.created, "hs_lastmodifieddate": batch.updated,
                     "hs_object_id": batch.sids}
-        rows = zip(batch.sids, _rows(columns), batch.created, batch.updated, archived.tolist(), strict=True)
-        return [{"id": i, "properties": p, "createdAt": c, "updatedAt": u, "archived": a}
-                for i, p, c, u, a in rows], batch.dirt
+        names, values = tuple(columns), zip(*columns.values(), strict=True)
+        rows = zip(values, batch.sids, batch.created, batch.updated, archived.tolist(), strict=True)
+        return [{"id": i, "properties": dict(zip(names, v, strict=True)), "createdAt": c, "updatedAt": u,
+                 "archived": a} for v, i, c, u, a in rows], batch.dirt
 
     def mutate(self, fraction: float = 0.01, new: int = 0, entities: Iterable[str] | None = None) -> dict:
         """Change `fraction` of each entity's records and add `new` ones, all later than anything served."""
@@ -407,21 +407,20 @@ def _contacts(b: _Batch) -> Columns:
     h0, hv = b.h0, b.hv
     first, last, stem = zip(*_pick(PEOPLE, h0), strict=True)
     city, country, _, language, phones = zip(*_pick(PLACES, h0 >> 13), strict=True)
-    local = [f"{name}{sid}" for name, sid in zip(stem, b.sids, strict=True)]
     domain = _pick(EMAIL_DOMAINS, h0 >> 19)
-    email = [f"{n}@{d}" for n, d in zip(local, domain, strict=True)]
+    email = [f"{name}{sid}@{d}" for name, sid, d in zip(stem, b.sids, domain, strict=True)]
     styles, tails = ((hv >> 20) % 6).tolist(), ((hv >> 24) % 10_000).tolist()
     phone = [p[s][0] + p[s][1][t] for p, s, t in zip(phones, styles, tails, strict=True)]
-    _soil_contacts(b, local, domain, email, phone)
+    _soil_contacts(b, domain, email, phone)
     return {"firstname": list(first), "lastname": list(last), "email": email, "phone": phone,
             "associatedcompanyid": _some(b.fk("companies", h0 >> 32), (h0 >> 28) % 10 > 0),
             "jobtitle": _pick(_JOB_TITLES, hv >> 38), "lifecyclestage": _pick(LIFECYCLE, hv >> 42),
             "hs_lead_source": _pick(LEAD_SOURCES, h0 >> 60), "city": list(city), "country": list(country),
-            "hubspot_owner_id": b.fk("owners", hv >> 45), "loyalty_score": _strs((hv >> 34) % 101),
+            "hubspot_owner_id": b.fk("owners", hv >> 45), "loyalty_score": _pick(_SCORES, hv >> 34),
             "preferred_language": list(language)}
 
 
-def _soil_contacts(b: _Batch, local: list[str], domain: list, email: list[str], phone: list[str]) -> None:
+def _soil_contacts(b: _Batch, domain: list, email: list[str], phone: list[str]) -> None:
     """Blank or malformed e-mails (bits 0-9 of hv) and phones (bits 10-19) in a few contacts."""
     for shift, column, values in ((0, "email", email), (10, "phone", phone)):
         rolls = _roll(b.hv, shift)
@@ -430,8 +429,9 @@ def _soil_contacts(b: _Batch, local: list[str], domain: list, email: list[str], 
             if roll < BLANK:
                 values[pos] = ""
             elif column == "email":
-                spaced, name = local[pos].replace(".", " ", 1), local[pos]
-                values[pos] = _BAD_EMAILS[roll % 4].format(local=name, domain=domain[pos], spaced=spaced)
+                name = email[pos].split("@")[0]
+                values[pos] = _BAD_EMAILS[roll % 4].format(local=name, domain=domain[pos],
+                                                           spaced=name.replace(".", " ", 1))
             else:
                 values[pos] = _BAD_PHONES[roll % len(_BAD_PHONES)]
             b.flag([pos], f"{'blank' if roll < BLANK else 'malformed'}_{column}", column)

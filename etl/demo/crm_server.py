@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -49,14 +49,14 @@ class ApiError(Exception):
 
 @dataclass
 class Faults:
-    """Shares of API requests answered badly; all zero by default."""
+    """Shares of API requests answered badly, all zero by default; the same names as flags and as JSON."""
 
-    rate_429: float = 0.0
-    retry_after: str = "1"
-    rate_500: float = 0.0
-    slow_ms: int = 0
-    rate_slow: float = 0.0
-    rate_drop: float = 0.0
+    rate_429: float = field(default=0.0, metadata={"help": "share of requests answered 429"})
+    retry_after: str = field(default="1", metadata={"help": "Retry-After header of those 429s, in seconds"})
+    rate_500: float = field(default=0.0, metadata={"help": "share of requests answered 500"})
+    slow_ms: int = field(default=0, metadata={"help": "delay of slow answers, in milliseconds"})
+    rate_slow: float = field(default=0.0, metadata={"help": "share of requests answered slowly"})
+    rate_drop: float = field(default=0.0, metadata={"help": "share of connections closed without an answer"})
 
     def update(self, changes: dict[str, Any]) -> None:
         types = {f.name: type(getattr(self, f.name)) for f in fields(self)}
@@ -292,8 +292,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-page-size", type=int, default=1000)
     defaults = Faults()
     for f in fields(Faults):
-        p.add_argument(f"--{f.name.replace('_', '-')}", type=type(getattr(defaults, f.name)),
-                       default=getattr(defaults, f.name))
+        default = getattr(defaults, f.name)
+        flag = f"--{f.name.replace('_', '-')}"
+        p.add_argument(flag, type=type(default), default=default, help=f.metadata["help"])
     p.add_argument("--fault-seed", type=int, help="seed of the fault dice (default: --seed)")
     p.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return p.parse_args(argv)

@@ -81,8 +81,29 @@ def main() -> int:
     rows = summary(url, started)
     print()
     print_table(rows)
+    models_ok = run_models(url, workdir)
     bad = [r for r in rows if r[2] != "success"]
-    return 1 if failed or bad or not rows else 0
+    return 1 if failed or bad or not rows or not models_ok else 0
+
+
+def run_models(url: str, workdir: Path) -> bool:
+    """The warehouse_models DAG (crosswalks, core, marts) after the syncs; then what the marts hold."""
+    t0, log = time.monotonic(), workdir / "warehouse_models.log"
+    code = _airflow("dags", "test", "warehouse_models", log=log)
+    print(f"\nwarehouse_models: {'ok' if code == 0 else f'FAILED (exit {code}, log {log})'} "
+          f"in {time.monotonic() - t0:.1f}s")
+    if code:
+        return False
+    tables = ["xwalk_customer", "xwalk_person", "xwalk_review", "mart_customer_360", "mart_sales",
+              "mart_pipeline", "mart_approvals", "mart_rep_performance"]
+    with engine_for(url).connect() as conn:
+        for table in tables:
+            count = conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
+            print(f"  {table:<22} {count:>7} rows")
+        review = conn.execute(sa.text("SELECT entity, reason, count(*) FROM xwalk_review "
+                                      "GROUP BY entity, reason ORDER BY entity, reason")).all()
+    print("  review: " + ", ".join(f"{e} {r} {n}" for e, r, n in review))
+    return True
 
 
 if __name__ == "__main__":

@@ -112,12 +112,13 @@ def customer_systems(conn: Connection) -> list[tuple[str, list[Record]]]:
 
 
 def _person(system: str, rid, name: str | None, emails: list, review: bool = True) -> Record:
-    return Record(system, str(rid), name, _keys(email=[email_key(e) for e in emails],
-                                                full_name=[person_name_key(name)]), review_if_unmatched=review)
+    keys = _keys(email=[email_key(e) for e in emails], full_name=[person_name_key(name)])
+    return Record(system, str(rid), name, keys, review_if_unmatched=review)
 
 
 def person_systems(conn: Connection) -> list[tuple[str, list[Record]]]:
-    hr = _rows(conn, "SELECT employee_id, first_name, last_name, person_email, work_email FROM stg_hr__employees")
+    hr = _rows(conn, "SELECT employee_id, first_name, last_name, person_email, work_email "
+                     "FROM stg_hr__employees")
     erp = _rows(conn, "SELECT employee_id, full_name, email FROM stg_erp__sales_reps")
     crm = _rows(conn, "SELECT id, full_name, email FROM stg_crm__owners")
     oa = _rows(conn, "SELECT approver_email, min(approver_name) FROM stg_oa__approvals "
@@ -170,8 +171,9 @@ def person_rows(result: Result, emails: dict[tuple[str, str], str | None]) -> li
 
 
 def review_rows(entity: str, result: Result) -> list[dict]:
-    return [{"entity": entity, "system": r.system, "record_id": r.record_id, "name": r.name, "reason": r.reason,
-             "rule": r.rule, "candidates": ",".join(_label(c) for c in r.candidates) or None, "detail": r.detail}
+    return [{"entity": entity, "system": r.system, "record_id": r.record_id, "name": r.name,
+             "reason": r.reason, "rule": r.rule, "detail": r.detail,
+             "candidates": ",".join(_label(c) for c in r.candidates) or None}
             for r in result.review]
 
 
@@ -182,7 +184,8 @@ def _replace_table(conn: Connection, name: str, rows: list[dict]) -> int:
     defs = ", ".join(f"{quote(c)} {sql_type(dialect, t)}" for c, (t, _) in columns.items())
     conn.execute(sa.text(f"CREATE TABLE {quote(name)} ({defs})"))
     if rows:
-        types = {c: (pa.decimal128(3, 2) if t.startswith("decimal") else pa.string()) for c, (t, _) in columns.items()}
+        types = {c: pa.decimal128(3, 2) if t.startswith("decimal") else pa.string()
+                 for c, (t, _) in columns.items()}
         table = pa.table({c: pa.array([r[c] for r in rows], types[c]) for c in columns})
         bulk_append(conn, name, table)
     return len(rows)

@@ -127,7 +127,8 @@ class _Pass:
                 continue
             if len(indexes) > 1 or indexes[0] not in self.open_entities:
                 where = ", ".join(sorted(d.where for _, d in targets))
-                self.ambiguous(*ref, record.name, OVERRIDE.name, [self.entities[i].anchor.ref for i in indexes],
+                anchors = [self.entities[i].anchor.ref for i in indexes]
+                self.ambiguous(*ref, record.name, OVERRIDE.name, anchors,
                                f"pinned ({where}) to records of different entities, or to an entity "
                                "another record is pinned to: fix the overrides")
                 del self.records[ref]
@@ -135,7 +136,8 @@ class _Pass:
             index, decision = next(iter(sorted(targets, key=lambda t: t[1].where)))
             if self.forbidden(record, self.entities[index]):
                 self.ambiguous(*ref, record.name, OVERRIDE.name, [self.entities[index].anchor.ref],
-                               f"pinned ({decision.where}) to an entity holding a record it is forbidden with")
+                               f"pinned ({decision.where}) to an entity holding a record it is "
+                               "forbidden with")
                 del self.records[ref]
                 continue
             self.link(record, index, OVERRIDE, decision.other(ref), f"{decision.where}: {decision.reason}")
@@ -175,12 +177,12 @@ class _Pass:
             self.ambiguous(*ref, record.name, rule.name, anchors, why)
         for i, refs in of_entity.items():
             if i not in self.open_entities:
-                continue
-            if len(refs) > 1:
-                anchor = self.entities[i].anchor
-                self.ambiguous(*anchor.ref, anchor.name, rule.name, refs,
-                               f"{len(refs)} {refs[0][0]} records share its {rule.name}")
-                self.open_entities.remove(i)
+                continue  # linked
+            anchor = self.entities[i].anchor
+            why = f"{len(refs)} {refs[0][0]} records share its {rule.name}" if len(refs) > 1 else \
+                f"its only candidate {_label(refs[0])} has {len(of_record[refs[0]])} candidates"
+            self.ambiguous(*anchor.ref, anchor.name, rule.name, refs, why)
+            self.open_entities.remove(i)
 
 
 def link_records(systems: Sequence[tuple[str, Sequence[Record]]], rules: Sequence[Rule],

@@ -134,7 +134,9 @@ def _label(ref: Ref) -> str:
 def _conflicts(section: str, items: list[_Override], path: Path, lines: dict) -> list[str]:
     """Decisions that contradict each other: a pair both pinned and forbidden, or a record pinned to two
     records of the same system (one record is one customer / one person)."""
-    problems, seen, partner = [], {}, {}
+    problems: list[str] = []
+    seen: dict[frozenset[Ref], tuple[int, str]] = {}
+    partner: dict[tuple[Ref, str], tuple[Ref, int]] = {}
     for i, item in enumerate(items):
         where = f"{path}:{lines.get((section, i), 1)}"
         refs = item.refs()
@@ -176,7 +178,9 @@ def load_overrides(path: Path | None = None) -> dict[str, OverrideSet]:
     try:
         parsed = OverridesFile.model_validate(data)
     except ValidationError as exc:
-        raise MappingError(_format_errors(exc, path, lines)) from None
+        text = _format_errors(exc, path, lines)
+        raise MappingError(text.replace("the mapping reference in README.md",
+                                        "the comment at the top of mappings/identity/overrides.yml")) from None
     problems = [*_conflicts("customers", list(parsed.customers), path, lines),
                 *_conflicts("people", list(parsed.people), path, lines)]
     if problems:

@@ -26,7 +26,8 @@ class Rule:
 OVERRIDE = Rule("override", 1.0, "pinned in mappings/identity/overrides.yml by a data engineer")
 
 CUSTOMER_RULES = (
-    Rule("erp_customer_code", 1.0, "the CRM company's custom field erp_customer_code equals the ERP customer id"),
+    Rule("erp_customer_code", 1.0,
+         "the CRM company's custom field erp_customer_code equals the ERP customer id"),
     Rule("company_name", 0.9, "same company name without case, accents, punctuation and legal suffix "
                               "(company_key: 'ACME, Inc.' = 'Acme Inc')"),
     Rule("domain", 0.8, "same web domain (CRM company domain = the ERP customer's website/e-mail domain, "
@@ -35,7 +36,8 @@ CUSTOMER_RULES = (
 
 PERSON_RULES = (
     Rule("email", 1.0, "one of the record's e-mail addresses equals one of the person's (case-insensitive)"),
-    Rule("full_name", 0.75, "same full name without case, accents and punctuation ('José  Núñez' = 'jose nunez')"),
+    Rule("full_name", 0.75,
+         "same full name without case, accents and punctuation ('José  Núñez' = 'jose nunez')"),
 )
 
 ALL_RULES = (OVERRIDE, *CUSTOMER_RULES, *PERSON_RULES)
@@ -44,8 +46,9 @@ ALL_RULES = (OVERRIDE, *CUSTOMER_RULES, *PERSON_RULES)
 _ASCII = str.maketrans({"ø": "o", "Ø": "O", "ł": "l", "Ł": "L", "ß": "ss", "æ": "ae", "Æ": "AE",
                         "œ": "oe", "Œ": "OE", "đ": "d", "Đ": "D", "þ": "th", "ı": "i"})
 # Mailbox providers: a shared e-mail domain says nothing about which company someone works for.
-FREE_MAIL = frozenset({"gmail.com", "googlemail.com", "yahoo.com", "hotmail.com", "outlook.com", "live.com",
-                       "aol.com", "icloud.com", "gmx.de", "gmx.net", "web.de", "mail.ru", "qq.com", "163.com"})
+FREE_MAIL = frozenset({"gmail.com", "googlemail.com", "yahoo.com", "hotmail.com", "outlook.com",
+                       "live.com", "aol.com", "icloud.com", "gmx.de", "gmx.net", "web.de", "mail.ru",
+                       "qq.com", "163.com"})
 
 
 def fold(text: str | None) -> str | None:

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import pytest
 import requests
-
 import yaml
 
 from etl.demo.oa_files import redeliver
@@ -84,8 +83,8 @@ def wait_for(what: str, probe, timeout: float, airflow: Standalone, every: float
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if airflow.process.poll() is not None:
-            pytest.fail(f"airflow standalone exited ({airflow.process.returncode}) while waiting for {what}:\n"
-                        f"{airflow.tail()}")
+            pytest.fail(f"airflow standalone exited ({airflow.process.returncode}) while waiting for "
+                        f"{what}:\n{airflow.tail()}")
         try:
             result = probe()
         except (requests.RequestException, ValueError, KeyError):
@@ -98,8 +97,8 @@ def wait_for(what: str, probe, timeout: float, airflow: Standalone, every: float
 
 def healthy(airflow: Standalone) -> bool:
     health = requests.get(f"{airflow.url}/api/v2/monitor/health", timeout=5).json()
-    return all(health.get(c, {}).get("status") == "healthy" for c in ("metadatabase", "scheduler", "triggerer",
-                                                                     "dag_processor"))
+    components = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+    return all(health.get(c, {}).get("status") == "healthy" for c in components)
 
 
 def login(airflow: Standalone) -> str:
@@ -129,8 +128,10 @@ def standalone(tmp: Path) -> Iterator[Standalone]:
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__API__PORT": str(port), "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "ETL_DATA_DIR": str(tmp / "var"), "ETL_MAPPINGS_DIR": str(tmp / "mappings"), "ETL_WAREHOUSE_URL": f"duckdb:///{tmp / 'warehouse.duckdb'}",
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",  # standalone runs `airflow`
+        "ETL_DATA_DIR": str(tmp / "var"), "ETL_MAPPINGS_DIR": str(tmp / "mappings"),
+        "ETL_WAREHOUSE_URL": f"duckdb:///{tmp / 'warehouse.duckdb'}",
+        # standalone starts its components as plain `airflow`, found on PATH
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     })
     log = tmp / "standalone.log"
     with log.open("wb") as out:
@@ -172,8 +173,8 @@ def test_a_landed_file_starts_oa_sync(tmp_path):
     with standalone(tmp_path) as airflow:
         wait_for("a healthy standalone", lambda: healthy(airflow), READY_S, airflow)
         airflow.token = login(airflow)
-        wait_for("oa_sync parsed and active", lambda: airflow.get("/api/v2/dags/oa_sync")["is_paused"] is False,
-                 READY_S, airflow)
+        active = lambda: airflow.get("/api/v2/dags/oa_sync")["is_paused"] is False  # noqa: E731
+        wait_for("oa_sync parsed and active", active, READY_S, airflow)
         assert airflow.get("/api/v2/dags/oa_sync/dagRuns")["total_entries"] == 0
 
         landing = tmp_path / "var" / "oa" / "landing"
@@ -192,7 +193,8 @@ def test_a_landed_file_starts_oa_sync(tmp_path):
             state = airflow.get(f"/api/v2/dags/oa_sync/dagRuns/{run_id}")["state"]
             return state if state in ("success", "failed") else None
 
-        assert wait_for("the run to finish", finished, RUN_DONE_S, airflow, every=2) == "success", airflow.tail()
+        state = wait_for("the run to finish", finished, RUN_DONE_S, airflow, every=2)
+        assert state == "success", airflow.tail()
         assert [p.name for p in landing.iterdir() if p.is_file()] == []
         assert [p.name for p in (landing / "processed").iterdir()] == ["approvals_1.csv"]
         url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"

@@ -61,7 +61,8 @@ def test_full_incremental_and_idle_runs_on_both_warehouses(hr_server, tmp_duckdb
         assert first["employees"]["watermark_to"] == "2018-04-21 09:00:00+02:00"
 
     for table in (f"stg_hr__{e}" for e in ENTITIES):
-        assert table_snapshot(warehouses["duckdb"], table) == table_snapshot(warehouses["postgres"], table), table
+        duck, pg = (table_snapshot(warehouses[w], table) for w in ("duckdb", "postgres"))
+        assert duck == pg, table
 
     changed = hr_server.admin("mutate", {"fraction": 0.05, "seed": 3})["mutated"]
     assert len(changed) == 5

@@ -114,8 +114,8 @@ def test_drop_redelivery_and_correction(landing, warehouse):
     assert sum(s == "rejected" for s in statuses.values()) == 6  # the truncated JSON for both entities
 
     # ---- typed as the mappings say: both date formats, lower-cased e-mails, Y/N
-    assert rows(url, "SELECT count(*) FROM stg_oa__approvals WHERE decision <> 'pending' AND decided_at IS NULL") \
-        == [(0,)]
+    undated = "SELECT count(*) FROM stg_oa__approvals WHERE decision <> 'pending' AND decided_at IS NULL"
+    assert rows(url, undated) == [(0,)]
     raw = read_csv(landing / "processed" / "approvals_1.csv")
     day_first = next(r for r in raw if "/" in r["decided_at"])
     day, month, rest = day_first["decided_at"].split("/")
@@ -135,10 +135,11 @@ def test_drop_redelivery_and_correction(landing, warehouse):
     redeliver(landing, "approvals_1.csv")
     second = sync(url, "oa-2")
     assert all(r["extracted"] == 0 for r in second.values()), second
-    assert rows(url, "SELECT entity, status FROM etl_files WHERE run_id = 'oa-2'") == [("approvals", "duplicate")]
+    ledger = rows(url, "SELECT entity, status FROM etl_files WHERE run_id = 'oa-2'")
+    assert ledger == [("approvals", "duplicate")]
     assert files_in(landing) == set() and files_in(landing / "processed") == set(GOOD)
 
-    # ---- a corrected re-delivery replaces what its predecessor loaded: changed row updated, dropped row deleted
+    # ---- a corrected re-delivery replaces its predecessor's rows: changed row updated, dropped row deleted
     before = sha256(landing / "processed" / "approvals_1.csv")
     fixed = [dict(r) for r in raw]
     fixed[0]["comment"] = "corrected by the OA team"
@@ -151,14 +152,15 @@ def test_drop_redelivery_and_correction(landing, warehouse):
     redeliver(landing, "purchase_requests_1_1.json", corrected=True)  # one line's quantity + 1
     third = sync(url, "oa-3")
     approvals = third["approvals"]
-    assert (approvals["extracted"], approvals["updated"], approvals["unchanged"]) == (len(fixed), 1, len(fixed) - 1)
+    counts = (approvals["extracted"], approvals["updated"], approvals["unchanged"])
+    assert counts == (len(fixed), 1, len(fixed) - 1)
     assert rows(url, "SELECT count(*) FROM stg_oa__approvals") == [(len(fixed),)]
     assert rows(url, "SELECT count(*) FROM stg_oa__approvals WHERE request_id = :r AND step = :s",
                 r=int(dropped["request_id"]), s=int(dropped["step"])) == [(0,)]
     assert rows(url, "SELECT comment FROM stg_oa__approvals WHERE request_id = :r AND step = :s",
                 r=int(fixed[0]["request_id"]), s=int(fixed[0]["step"])) == [("corrected by the OA team",)]
-    assert rows(url, "SELECT replaces, deleted FROM etl_files WHERE run_id = 'oa-3' AND entity = 'approvals'") \
-        == [(before, 1)]
+    replaced = "SELECT replaces, deleted FROM etl_files WHERE run_id = 'oa-3' AND entity = 'approvals'"
+    assert rows(url, replaced) == [(before, 1)]
     lines = third["purchase_request_lines"]
     assert (lines["updated"], lines["inserted"], lines["extracted"]) == (1, 0, lines["unchanged"] + 1)
     assert third["purchase_requests"]["updated"] == 0  # the parent's own fields did not change
@@ -210,4 +212,5 @@ def test_bad_files_alone_reject_and_load_nothing(landing, tmp_duckdb_url):
     result = sync(tmp_duckdb_url, "b-1")
     assert all(r["status"] == "success" and r["extracted"] == 0 for r in result.values())
     assert files_in(landing) == set()
-    assert {p.name for p in (landing / "rejected").glob("*.reason.txt")} == {f"{n}.reason.txt" for n in REASONS}
+    reasons = {p.name for p in (landing / "rejected").glob("*.reason.txt")}
+    assert reasons == {f"{n}.reason.txt" for n in REASONS}

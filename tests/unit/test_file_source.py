@@ -278,8 +278,8 @@ def test_oa_sync_runs_on_cron_or_on_a_landed_file():
     (asset,) = dag.timetable.asset_condition.objects
     (watcher,) = asset.watchers
     assert isinstance(watcher.trigger, LandingFileTrigger)
-    assert watcher.trigger.serialize() == (
-        "etl.orchestration.triggers.LandingFileTrigger", {"folder": "oa/landing", "pattern": "*", "poll_s": 2.0})
+    assert watcher.trigger.serialize() == ("etl.orchestration.triggers.LandingFileTrigger",
+                                           {"folder": "oa/landing", "pattern": "*", "poll_s": 2.0})
 
 
 def test_on_file_without_a_file_entity_is_a_mapping_error(tmp_path, monkeypatch):

@@ -1,0 +1,261 @@
+"""Crosswalks and models built on data the real pipelines loaded from the demo systems (CRM server, ERP
+database, HR server, OA files), into DuckDB and PostgreSQL side by side.
+
+The demo systems come from unrelated sample data sets (Chinook, Northwind, Oracle HR), so the test
+plants the cross-system links a real company has into the ERP source before syncing it: ERP customers
+carrying the codes some CRM companies hold, customers named like CRM companies, two namesakes of one
+company, and sales reps who are HR employees (one twice). OA approvers are HR people by design, and two
+of Chinook's CRM owners share their names with Northwind reps.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from etl.config.loader import load_system, mappings_dir
+from etl.demo.erp_db import build_erp
+from etl.demo.oa_files import write_oa_drop
+from etl.identity.crosswalk import build_crosswalks
+from etl.models.build import build_models, discover
+from etl.steps import RunContext, run_entity
+from tests.conftest import CRM_TOKEN
+from tests.helpers.warehouse import rows
+
+ENTITIES = {
+    "crm": ("owners", "companies", "contacts", "deals", "activities", "tickets"),
+    "erp": ("fx_rates", "customers", "sales_reps", "products", "orders", "order_lines"),
+    "hr": ("employees", "departments", "jobs"),
+    "oa": ("approvals", "purchase_requests", "purchase_request_lines"),
+}
+HR_USER, HR_PASSWORD = "hr", "hr-test-secret"
+PLANTED_AT = "2024-06-01 00:00:00"
+
+
+def _sync(system: str, url: str, run_id: str) -> None:
+    entities = load_system(mappings_dir() / system).entities
+    for name in ENTITIES[system]:
+        run_entity(entities[name], RunContext(run_id=run_id, warehouse_url=url))
+
+
+def _picks(url: str) -> dict:
+    """CRM companies to link to planted ERP customers, chosen from what the CRM sync loaded."""
+    companies = sorted(rows(url, "SELECT id, name, name_key, erp_customer_code FROM stg_crm__companies"),
+                       key=lambda r: int(r[0]))
+    keys = [r[2] for r in companies]
+    coded = [r for r in companies if r[3]]
+    plain = [r for r in companies if not r[3] and keys.count(r[2]) == 1 and r[1].isascii()]
+    assert len(coded) >= 3 and len(plain) >= 4, "the demo CRM no longer has enough companies to link"
+    return {"code": coded[:3], "name": plain[:2], "ambiguous": plain[2], "pin": plain[3]}
+
+
+def _plant_erp(erp_url: str, picks: dict) -> None:
+    customers = [(code, f"Planted Code Customer {i}") for i, (_, _, _, code) in enumerate(picks["code"])]
+    customers += [(f"NAME{i}", re.sub(r"[^\w\s]", "", name).upper()) for i, (_, name, _, _) in
+                  enumerate(picks["name"])]
+    customers += [(f"AMBG{i}", picks["ambiguous"][1]) for i in (1, 2)]
+    engine = sa.create_engine(erp_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO customers (customer_id, company_name, country, lead_source, status, "
+                             "currency, updated_at) VALUES (:i, :n, 'USA', 'referral', 'active', 'USD', :u)"),
+                     [{"i": i, "n": n, "u": PLANTED_AT} for i, n in customers])
+        conn.execute(sa.text("INSERT INTO employees (employee_id, first_name, last_name, title, email, updated_at) "
+                             "VALUES (:i, :f, :l, 'Sales Representative', :e, :u)"),
+                     [{"i": i, "f": f, "l": la, "e": f"{f}.{la}{i}@northwind.example".lower(), "u": PLANTED_AT}
+                      for i, f, la in ((90, "Lisa", "Ozer"), (91, "Lisa", "Ozer"), (92, "Peter", "Hall"))])
+    engine.dispose()
+
+
+def _overrides(folder: Path, picks: dict) -> Path:
+    code3_id, code3 = picks["code"][2][0], picks["code"][2][3]
+    path = folder / "overrides.yml"
+    path.write_text(f"""\
+customers:
+  - match: {{crm: "{picks['pin'][0]}", erp: ALFKI}}
+    reason: test pin, a Northwind customer the rules cannot find
+  - never: {{crm: "{code3_id}", erp: "{code3}"}}
+    reason: test veto of a code link
+  - match: {{crm: "99999", erp: ANATR}}
+    reason: names a company that does not exist
+people:
+  - never: {{crm: "8", erp: "8"}}
+    reason: test veto, the two Laura Callahans
+  - match: {{crm: "1", hr: 145}}
+    reason: test pin
+""")
+    return path
+
+
+def _pg_database(pg_url: str, name: str) -> str:
+    """A database of our own on the test server, so parallel suites resetting etl_test do not collide."""
+    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    return sa.engine.make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, pg_url) -> dict:
+    """Both warehouses loaded by the pipelines, then crosswalks and models built; {name: url} + picks."""
+    from etl.demo.process import start_demo_server
+
+    folder = tmp_path_factory.mktemp("warehouse_models")
+    warehouses = {"duckdb": f"duckdb:///{folder / 'warehouse.duckdb'}",
+                  "postgres": _pg_database(pg_url, "etl_test_identity")}
+    erp_url = f"sqlite:///{folder / 'erp.sqlite'}"
+    build_erp(erp_url, seed=42)
+    with (pytest.MonkeyPatch.context() as mp,
+          start_demo_server("crm", seed=7, scale=0.1, owners=20, token=CRM_TOKEN) as crm,
+          start_demo_server("hr", user=HR_USER, password=HR_PASSWORD) as hr):
+        mp.setenv("AIRFLOW_CONN_CRM_API", f"http://:{CRM_TOKEN}@{crm.url.removeprefix('http://')}")
+        mp.setenv("AIRFLOW_CONN_HR_API", f"http://{HR_USER}:{HR_PASSWORD}@{hr.url.removeprefix('http://')}")
+        mp.setenv("AIRFLOW_CONN_ERP_DB", erp_url)
+        picks = None
+        for name, url in warehouses.items():
+            _sync("crm", url, "models-1")
+            if picks is None:
+                picks = _picks(url)
+                _plant_erp(erp_url, picks)
+            for system in ("erp", "hr"):
+                _sync(system, url, "models-1")
+            mp.setenv("ETL_DATA_DIR", str(folder / name))  # a fresh landing folder: each warehouse gets the drop
+            write_oa_drop(folder / name / "oa" / "landing", seed=42, batch=1)
+            _sync("oa", url, "models-1")
+    overrides = _overrides(folder, picks)
+    results = {}
+    for name, url in warehouses.items():
+        results[name] = (build_crosswalks(url, overrides), build_models(url))
+    return {"urls": warehouses, "picks": picks, "overrides": overrides, "results": results}
+
+
+def _xwalk(url: str) -> dict[str, tuple]:
+    return {crm: (erp, rule, conf) for crm, erp, rule, conf in
+            rows(url, "SELECT crm_company_id, erp_customer_id, rule, confidence FROM xwalk_customer")}
+
+
+def _review(url: str) -> dict[tuple[str, str, str], tuple]:
+    return {(e, s, r): (reason, cands) for e, s, r, reason, cands in
+            rows(url, "SELECT entity, system, record_id, reason, candidates FROM xwalk_review")}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("warehouse", ["duckdb", "postgres"])
+def test_every_match_has_a_rule_and_a_confidence(built, warehouse):
+    url = built["urls"][warehouse]
+    for table in ("xwalk_customer", "xwalk_person"):
+        bad = rows(url, f"SELECT * FROM {table} WHERE rule IS NULL OR confidence IS NULL "
+                        "OR confidence <= 0 OR confidence > 1 OR matched_on IS NULL")
+        assert bad == [], table
+    rules = {r for (r,) in rows(url, "SELECT DISTINCT rule FROM xwalk_customer UNION SELECT DISTINCT rule "
+                                     "FROM xwalk_person")}
+    assert rules <= {"override", "erp_customer_code", "company_name", "domain", "email", "full_name"}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("warehouse", ["duckdb", "postgres"])
+def test_customers_link_by_code_and_name_overrides_win_and_doubts_go_to_review(built, warehouse):
+    url, picks = built["urls"][warehouse], built["picks"]
+    (c1, _, _, code1), (c2, _, _, code2), (c3, _, _, code3) = picks["code"]
+    (n1, *_), (n2, *_) = picks["name"]
+    assert _xwalk(url) == {
+        c1: (code1, "erp_customer_code", Decimal("1.00")),
+        c2: (code2, "erp_customer_code", Decimal("1.00")),
+        n1: ("NAME0", "company_name", Decimal("0.90")),
+        n2: ("NAME1", "company_name", Decimal("0.90")),
+        picks["pin"][0]: ("ALFKI", "override", Decimal("1.00")),
+    }
+    review = _review(url)
+    amb = picks["ambiguous"][0]
+    assert review[("customer", "crm", amb)] == ("ambiguous", "erp:AMBG1,erp:AMBG2")
+    assert review[("customer", "erp", "AMBG1")] == ("ambiguous", f"crm:{amb}")
+    assert review[("customer", "crm", c3)][0] == "unmatched"  # its code link is vetoed
+    assert review[("customer", "erp", code3)][0] == "unmatched"
+    assert review[("customer", "crm", "99999")] == ("stale_override", "erp:ANATR")
+    # every other CRM code points nowhere in the ERP: listed, with the reason
+    (lost,), = rows(url, "SELECT count(*) FROM stg_crm__companies WHERE erp_customer_code IS NOT NULL")
+    listed = rows(url, "SELECT count(*) FROM xwalk_review WHERE entity = 'customer' AND system = 'crm' "
+                       "AND detail LIKE 'erp_customer_code % is not an ERP customer id'")
+    assert listed == [(lost - 3,)]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("warehouse", ["duckdb", "postgres"])
+def test_people_link_across_hr_erp_crm_and_oa(built, warehouse):
+    url = built["urls"][warehouse]
+    person = {(s, r): (p, rule, conf) for p, s, r, rule, conf in
+              rows(url, "SELECT person_id, system, record_id, rule, confidence FROM xwalk_person")}
+    approvers = {e for (e,) in rows(url, "SELECT DISTINCT approver_email FROM stg_oa__approvals")}
+    assert len(approvers) >= 10
+    for email in approvers:  # OA knows people by their HR person_email
+        pid, rule, conf = person[("oa", email)]
+        assert pid.startswith("hr:") and (rule, conf) == ("email", Decimal("1.00"))
+    assert person[("crm", "7")] == ("erp:7", "full_name", Decimal("0.75"))  # Robert King, not in HR
+    assert person[("erp", "92")] == ("hr:152", "full_name", Decimal("0.75"))  # Peter Hall
+    assert person[("crm", "1")] == ("hr:145", "override", Decimal("1.00"))
+    review = _review(url)
+    assert review[("person", "erp", "90")] == ("ambiguous", "hr:168")  # two ERP reps named Lisa Ozer
+    assert review[("person", "hr", "168")] == ("ambiguous", "erp:90,erp:91")
+    assert review[("person", "crm", "8")][0] == review[("person", "erp", "8")][0] == "unmatched"  # vetoed
+
+
+@pytest.mark.postgres
+def test_both_warehouses_build_the_same_rows(built):
+    duck, pg = built["urls"]["duckdb"], built["urls"]["postgres"]
+    assert built["results"]["duckdb"] == built["results"]["postgres"]
+    for table in ["xwalk_customer", "xwalk_person", "xwalk_review", *discover()]:
+        assert _snapshot(duck, table) == _snapshot(pg, table), table
+
+
+@pytest.mark.postgres
+def test_models_match_their_documentation_and_add_up(built):
+    url = built["urls"]["duckdb"]
+    for name, model in discover().items():
+        columns = [c for (c,) in rows(url, "SELECT column_name FROM information_schema.columns "
+                                           "WHERE table_name = :t ORDER BY ordinal_position", t=name)]
+        assert columns == list(model.columns), f"{name}: the header documents other columns than the SQL builds"
+    counts = built["results"]["duckdb"][1]
+    assert counts["mart_customer_360"] == counts["dim_customer"] == rows(
+        url, "SELECT count(DISTINCT customer_key) FROM mart_customer_360")[0][0]
+    assert counts["fct_sales"] == rows(url, "SELECT count(*) FROM stg_erp__order_lines")[0][0]
+    assert rows(url, "SELECT sum(revenue_usd) FROM mart_customer_360") == \
+        rows(url, "SELECT CAST(sum(net_amount_usd) AS DECIMAL(18, 2)) FROM fct_sales")
+    # the pinned customer is one row with its CRM side and its ERP orders
+    pin = built["picks"]["pin"][0]
+    (crm_id, orders, deals), = rows(url, "SELECT crm_company_id, orders, open_deals + won_deals FROM "
+                                         "mart_customer_360 WHERE customer_key = 'erp:ALFKI'")
+    assert crm_id == pin and orders == rows(url, "SELECT count(*) FROM stg_erp__orders "
+                                                 "WHERE customer_id = 'ALFKI'")[0][0] > 0
+    # Robert King is one rep with CRM deals and ERP orders
+    (deals, orders), = rows(url, "SELECT deals, orders FROM mart_rep_performance WHERE sales_rep_key = 'erp:7'")
+    assert deals > 0 and orders > 0
+
+
+@pytest.mark.postgres
+def test_a_rebuild_changes_nothing(built):
+    url = built["urls"]["duckdb"]
+    tables = ["xwalk_customer", "xwalk_person", "xwalk_review", "mart_customer_360", "mart_rep_performance"]
+    before = {t: _snapshot(url, t) for t in tables}
+    assert build_crosswalks(url, built["overrides"]) == built["results"]["duckdb"][0]
+    assert build_models(url) == built["results"]["duckdb"][1]
+    assert {t: _snapshot(url, t) for t in tables} == before
+
+
+def _value(v):
+    if isinstance(v, float | Decimal):
+        return round(float(v), 2)
+    if isinstance(v, dt.datetime | dt.date):
+        return v.isoformat()
+    return v
+
+
+def _snapshot(url: str, table: str) -> list[tuple]:
+    data = [tuple(_value(v) for v in r) for r in rows(url, f"SELECT * FROM {table}")]
+    return sorted(data, key=lambda r: tuple((v is None, str(v)) for v in r))
+
