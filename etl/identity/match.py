@@ -100,7 +100,7 @@ class _Pass:
     def __init__(self, records: Sequence[Record], entities: list[Entity], overrides: OverrideSet,
                  result: Result):
         self.records = {r.ref: r for r in sorted(records, key=lambda r: r.id)}
-        self.open_entities = list(range(len(entities)))
+        self.open_entities = set(range(len(entities)))  # not linked nor found ambiguous in this pass
         self.entities, self.overrides, self.result = entities, overrides, result
         self.member_of = {m.ref: i for i, e in enumerate(entities) for m in e.members}
 
@@ -111,7 +111,7 @@ class _Pass:
         self.entities[index].add(record)
         self.result.links[record.ref] = Link(record.ref, to, rule.name, rule.confidence, matched_on)
         del self.records[record.ref]
-        self.open_entities.remove(index)
+        self.open_entities.discard(index)
 
     def ambiguous(self, system: str, rid: str, name: str | None, rule: str, candidates: Iterable[Ref],
                   detail: str) -> None:
@@ -144,7 +144,7 @@ class _Pass:
 
     def apply_rule(self, rule: Rule) -> None:
         index: dict[str, list[int]] = {}
-        for i in self.open_entities:
+        for i in sorted(self.open_entities):
             for key in self.entities[i].keys.get(rule.name, ()):
                 index.setdefault(key, []).append(i)
         of_record: dict[Ref, list[int]] = {}
@@ -182,7 +182,7 @@ class _Pass:
             why = f"{len(refs)} {refs[0][0]} records share its {rule.name}" if len(refs) > 1 else \
                 f"its only candidate {_label(refs[0])} has {len(of_record[refs[0]])} candidates"
             self.ambiguous(*anchor.ref, anchor.name, rule.name, refs, why)
-            self.open_entities.remove(i)
+            self.open_entities.discard(i)
 
 
 def link_records(systems: Sequence[tuple[str, Sequence[Record]]], rules: Sequence[Rule],

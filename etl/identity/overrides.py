@@ -178,9 +178,9 @@ def load_overrides(path: Path | None = None) -> dict[str, OverrideSet]:
     try:
         parsed = OverridesFile.model_validate(data)
     except ValidationError as exc:
-        text = _format_errors(exc, path, lines)
-        raise MappingError(text.replace("the mapping reference in README.md",
-                                        "the comment at the top of mappings/identity/overrides.yml")) from None
+        text = _format_errors(exc, path, lines).replace(
+            "the mapping reference in README.md", "the comment at the top of mappings/identity/overrides.yml")
+        raise MappingError(text) from None
     problems = [*_conflicts("customers", list(parsed.customers), path, lines),
                 *_conflicts("people", list(parsed.people), path, lines)]
     if problems:

@@ -42,15 +42,20 @@ exists the USD amount is null and the marts count such rows apart instead of gue
 """
 
 
+def _md(text: str) -> str:
+    """Text for a Markdown page: '<id>' would be taken for an HTML tag, '|' for a table cell border."""
+    return text.replace("<", "&lt;").replace(">", "&gt;").replace("|", "/")
+
+
 def _rules_table(rules: tuple[Rule, ...]) -> list[str]:
     lines = ["| rule | confidence | how |", "|---|---|---|"]
-    lines += [f"| `{r.name}` | {r.confidence:.2f} | {r.description} |" for r in rules]
+    lines += [f"| `{r.name}` | {r.confidence:.2f} | {_md(r.description)} |" for r in rules]
     return lines
 
 
 def _columns_table(columns: dict[str, str]) -> list[str]:
     lines = ["| column | meaning |", "|---|---|"]
-    lines += [f"| `{name}` | {meaning.replace('|', '/')} |" for name, meaning in columns.items()]
+    lines += [f"| `{name}` | {_md(meaning)} |" for name, meaning in columns.items()]
     return lines
 
 
@@ -60,11 +65,11 @@ def _identity_section() -> list[str]:
            "both ways. Anything ambiguous goes to `xwalk_review` with its candidates instead of being "
            "forced. A data engineer settles it in `mappings/identity/overrides.yml` (pin with `match`, "
            "forbid with `never`); overrides win on the next run.", "",
-           "Customers (CRM company <-> ERP customer):", "", *_rules_table((OVERRIDE, *CUSTOMER_RULES)), "",
+           "Customers (CRM company &lt;-> ERP customer):", "", *_rules_table((OVERRIDE, *CUSTOMER_RULES)), "",
            "People (HR employee first, then ERP sales rep, CRM owner, OA approver):", "",
            *_rules_table((OVERRIDE, *PERSON_RULES)), ""]
     for name, (description, columns) in TABLES.items():
-        out += [f"### `{name}`", "", description, "",
+        out += [f"### `{name}`", "", _md(description), "",
                 *_columns_table({c: meaning for c, (_, meaning) in columns.items()}), ""]
     return out
 
@@ -73,7 +78,7 @@ def _model_section(layer: str) -> list[str]:
     title = {"core": "Core: conformed dimensions and facts", "marts": "Marts"}[layer]
     out = [f"## {title}", ""]
     for model in (m for m in build_order(discover()) if m.layer == layer):
-        out += [f"### `{model.name}`", "", model.description, "", f"Grain: {model.grain}.", ""]
+        out += [f"### `{model.name}`", "", _md(model.description), "", f"Grain: {_md(model.grain)}.", ""]
         if model.depends_on:
             out += ["Built from: " + ", ".join(f"`{d}`" for d in model.depends_on) + ".", ""]
         out += [*_columns_table(model.columns), ""]

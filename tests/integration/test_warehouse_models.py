@@ -61,13 +61,15 @@ def _plant_erp(erp_url: str, picks: dict) -> None:
     customers += [(f"AMBG{i}", picks["ambiguous"][1]) for i in (1, 2)]
     engine = sa.create_engine(erp_url)
     with engine.begin() as conn:
-        conn.execute(sa.text("INSERT INTO customers (customer_id, company_name, country, lead_source, status, "
-                             "currency, updated_at) VALUES (:i, :n, 'USA', 'referral', 'active', 'USD', :u)"),
+        conn.execute(sa.text("INSERT INTO customers (customer_id, company_name, country, lead_source, "
+                             "status, currency, updated_at) "
+                             "VALUES (:i, :n, 'USA', 'referral', 'active', 'USD', :u)"),
                      [{"i": i, "n": n, "u": PLANTED_AT} for i, n in customers])
-        conn.execute(sa.text("INSERT INTO employees (employee_id, first_name, last_name, title, email, updated_at) "
-                             "VALUES (:i, :f, :l, 'Sales Representative', :e, :u)"),
-                     [{"i": i, "f": f, "l": la, "e": f"{f}.{la}{i}@northwind.example".lower(), "u": PLANTED_AT}
-                      for i, f, la in ((90, "Lisa", "Ozer"), (91, "Lisa", "Ozer"), (92, "Peter", "Hall"))])
+        reps = ((90, "Lisa", "Ozer"), (91, "Lisa", "Ozer"), (92, "Peter", "Hall"))
+        conn.execute(sa.text("INSERT INTO employees (employee_id, first_name, last_name, title, email, "
+                             "updated_at) VALUES (:i, :f, :l, 'Sales Representative', :e, :u)"),
+                     [{"i": i, "f": f, "l": la, "e": f"{f}.{la}{i}@northwind.example".lower(),
+                       "u": PLANTED_AT} for i, f, la in reps])
     engine.dispose()
 
 
@@ -125,7 +127,7 @@ def built(tmp_path_factory, pg_url) -> dict:
                 _plant_erp(erp_url, picks)
             for system in ("erp", "hr"):
                 _sync(system, url, "models-1")
-            mp.setenv("ETL_DATA_DIR", str(folder / name))  # a fresh landing folder: each warehouse gets the drop
+            mp.setenv("ETL_DATA_DIR", str(folder / name))  # a fresh landing folder per warehouse
             write_oa_drop(folder / name / "oa" / "landing", seed=42, batch=1)
             _sync("oa", url, "models-1")
     overrides = _overrides(folder, picks)
@@ -219,7 +221,7 @@ def test_models_match_their_documentation_and_add_up(built):
     for name, model in discover().items():
         columns = [c for (c,) in rows(url, "SELECT column_name FROM information_schema.columns "
                                            "WHERE table_name = :t ORDER BY ordinal_position", t=name)]
-        assert columns == list(model.columns), f"{name}: the header documents other columns than the SQL builds"
+        assert columns == list(model.columns), f"{name}: the header documents other columns than built"
     counts = built["results"]["duckdb"][1]
     assert counts["mart_customer_360"] == counts["dim_customer"] == rows(
         url, "SELECT count(DISTINCT customer_key) FROM mart_customer_360")[0][0]
@@ -233,7 +235,8 @@ def test_models_match_their_documentation_and_add_up(built):
     assert crm_id == pin and orders == rows(url, "SELECT count(*) FROM stg_erp__orders "
                                                  "WHERE customer_id = 'ALFKI'")[0][0] > 0
     # Robert King is one rep with CRM deals and ERP orders
-    (deals, orders), = rows(url, "SELECT deals, orders FROM mart_rep_performance WHERE sales_rep_key = 'erp:7'")
+    (deals, orders), = rows(url, "SELECT deals, orders FROM mart_rep_performance "
+                                 "WHERE sales_rep_key = 'erp:7'")
     assert deals > 0 and orders > 0
 
 

@@ -52,8 +52,8 @@ def customers(url: str) -> dict[tuple[str, str], tuple[str, float]]:
 
 def review(url: str, entity: str = "customer") -> dict[tuple[str, str], tuple]:
     return {(s, r): (reason, rule, cands) for s, r, reason, rule, cands in
-            rows(url, "SELECT system, record_id, reason, rule, candidates FROM xwalk_review WHERE entity = :e",
-                 e=entity)}
+            rows(url, "SELECT system, record_id, reason, rule, candidates FROM xwalk_review "
+                      "WHERE entity = :e", e=entity)}
 
 
 def build(url: str, tmp_path: Path, text: str = "") -> dict:
@@ -67,7 +67,8 @@ def test_erp_code_links_deterministically_with_full_confidence(tmp_path):
                     stg_erp__customers=(ERP_CUSTOMERS, [("ALFKI", "Alfreds Futterkiste"),
                                                         ("ANATR", "Ana Trujillo")]))
     build(url, tmp_path)
-    assert customers(url) == {("1", "ALFKI"): ("erp_customer_code", 1.0), ("2", "ANATR"): ("erp_customer_code", 1.0)}
+    assert customers(url) == {("1", "ALFKI"): ("erp_customer_code", 1.0),
+                              ("2", "ANATR"): ("erp_customer_code", 1.0)}
     assert review(url) == {}
 
 
@@ -137,8 +138,10 @@ def test_an_override_pin_beats_the_rules_and_a_veto_removes_a_pair(tmp_path):
                     stg_crm__companies=(COMPANIES, [("1", "Alfreds Futterkiste", None, "ANATR"),
                                                     ("2", "Around the Horn", None, None),
                                                     ("3", "Blauer See", None, "BLAUS")]),
-                    stg_erp__customers=(ERP_CUSTOMERS, [("ALFKI", "Alfreds Futterkiste"), ("ANATR", "Ana Trujillo"),
-                                                        ("AROUT", "Around the Horn"), ("BLAUS", "Blauer See")]))
+                    stg_erp__customers=(ERP_CUSTOMERS, [("ALFKI", "Alfreds Futterkiste"),
+                                                        ("ANATR", "Ana Trujillo"),
+                                                        ("AROUT", "Around the Horn"),
+                                                        ("BLAUS", "Blauer See")]))
     build(url, tmp_path, """\
         customers:
           - match: {crm: "1", erp: ALFKI}
@@ -168,7 +171,8 @@ PEOPLE = dict(
                             (102, "Lex", "Garcia", "lex.garcia@hr.example", "lgarcia@hr.example"),
                             (103, "Lex", "Garcia", "lex.garcia2@hr.example", "lgarcia2@hr.example")]),
     stg_erp__sales_reps=(["employee_id", "full_name", "email"],
-                         [(7, "Steven King", "SKING@hr.example"), (8, "Anne Dodsworth", "anne@northwind.example")]),
+                         [(7, "Steven King", "SKING@hr.example"),
+                          (8, "Anne Dodsworth", "anne@northwind.example")]),
     stg_crm__owners=(["id", "full_name", "email"],
                      [("1", "Steven  King", "steve@crm.example"), ("2", "Lex García", "lex@crm.example"),
                       ("3", "Anne Dodsworth", "anne.d@crm.example")]),
@@ -233,11 +237,12 @@ def test_the_result_does_not_depend_on_input_order():
 
     hr = [person("hr", str(i), f"p {i % 7}", f"p{i}@hr") for i in range(40)]
     crm = [person("crm", str(i), f"p {i % 5}", f"p{i}@hr" if i % 3 else f"x{i}@crm") for i in range(30)]
-    expected = link_records([("hr", hr), ("crm", crm)], PERSON_RULES, load_overrides(Path("/nonexistent"))["people"])
+    none = load_overrides(Path("/nonexistent"))["people"]
+    expected = link_records([("hr", hr), ("crm", crm)], PERSON_RULES, none)
     for seed in range(3):
         random.Random(seed).shuffle(hr)
         random.Random(seed).shuffle(crm)
-        again = link_records([("hr", hr), ("crm", crm)], PERSON_RULES, load_overrides(Path("/nonexistent"))["people"])
+        again = link_records([("hr", hr), ("crm", crm)], PERSON_RULES, none)
         assert again.links == expected.links and again.review == expected.review
 
 
@@ -248,4 +253,5 @@ def test_a_broken_override_file_fails_before_touching_the_warehouse(tmp_path, br
 
     with pytest.raises(MappingError, match="overrides.yml:2"):
         build_crosswalks(url, overrides(tmp_path, broken))
-    assert rows(url, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'xwalk_review'") == [(0,)]
+    tables = "SELECT count(*) FROM information_schema.tables WHERE table_name = 'xwalk_review'"
+    assert rows(url, tables) == [(0,)]

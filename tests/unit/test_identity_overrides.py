@@ -53,7 +53,8 @@ INVALID = [
      ["overrides.yml:1", "companies", "unknown setting"]),
     ("customers:\n  - match: {crm: '1', erp: A}\n    reason: x\n  - never: {erp: A, crm: 1}\n    reason: y\n",
      ["overrides.yml:4", "customers.1: contradicts entry customers.0 (line 2) about the same pair"]),
-    ("customers:\n  - match: {crm: '1', erp: A}\n    reason: x\n  - match: {crm: '1', erp: B}\n    reason: y\n",
+    ("customers:\n  - match: {crm: '1', erp: A}\n    reason: x\n"
+     "  - match: {crm: '1', erp: B}\n    reason: y\n",
      ["overrides.yml:4", "crm '1' is already pinned to erp 'A' by entry customers.0 (line 2)",
       "a record can be pinned to one erp record only"]),
     ("people:\n  - match: {crm: '1', hr: 5}\n    reason: x\n  - match: {crm: '1', hr: 5}\n    reason: x\n",

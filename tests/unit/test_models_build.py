@@ -42,7 +42,8 @@ HEADER = "-- description: d\n-- grain: g\n-- columns:\n--   x: y\n"
 BAD_MODEL_DIRS = [
     ({"core/a.sql": HEADER + "SELECT * FROM b", "core/b.sql": HEADER + "SELECT * FROM a"},
      "dependency cycle a -> b -> a"),
-    ({"core/a.sql": "-- grain: g\n-- columns:\n--   x: y\nSELECT 1 AS x"}, "a.sql:1: the header needs 'description'"),
+    ({"core/a.sql": "-- grain: g\n-- columns:\n--   x: y\nSELECT 1 AS x"},
+     "a.sql:1: the header needs 'description'"),
     ({"core/a.sql": HEADER}, "a.sql: no SELECT after the header"),
     ({"core/a.sql": "-- description: [\nSELECT 1"}, "a.sql: the comment header is not valid YAML"),
     ({"staging/a.sql": HEADER + "SELECT 1 AS x"}, "unknown layer 'staging'; expected one of core, marts"),
@@ -65,4 +66,4 @@ def test_docs_are_generated_from_the_current_models():
     for name in CORE | MARTS | {"xwalk_customer", "xwalk_person", "xwalk_review"}:
         assert f"### `{name}`" in text
     assert "salted SHA-256 hashes" in text
-    assert DOC_PATH.read_text(encoding="utf-8") == text, "docs/warehouse.md is stale: python -m etl.models.docs"
+    assert DOC_PATH.read_text(encoding="utf-8") == text, "stale docs/warehouse.md: python -m etl.models.docs"

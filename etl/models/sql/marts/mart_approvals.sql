@@ -25,8 +25,7 @@ SELECT
     f.approver_key,
     MIN(f.approver_email) AS approver_email,
     MIN(f.approver_name) AS approver_name,
-    MIN(COALESCE(h.hr_employee_id, CASE WHEN f.approver_key LIKE 'hr:%' THEN substr(f.approver_key, 4) END))
-        AS hr_employee_id,
+    MIN(h.hr_employee_id) AS hr_employee_id,
     COUNT(DISTINCT f.request_id) AS requests,
     COUNT(*) AS steps,
     COUNT(*) FILTER (WHERE f.decision = 'approved') AS approved,
