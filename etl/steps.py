@@ -1,6 +1,6 @@
 """The four steps of one entity's sync, as plain functions a DAG task (or a test) calls.
 
-extract -> transform -> validate -> load. Each step reads the previous step's Parquet parts from the
+extract -> transform -> validate -> load. Each step reads the previous step's Arrow parts from the
 run directory and returns a small dict (counts, watermark) for XCom. Only `load` writes business data,
 and it writes the rows, the quarantine, the watermark and the audit row in one transaction. Any step
 that fails marks the run `failed` in `etl_runs` with the error before re-raising.
@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from etl import runfiles
 from etl.config.schema import Entity
@@ -149,7 +148,7 @@ def validate(entity: Entity, ctx: RunContext, extracted: int) -> dict:
     failures: list[str] = []
     dq_seconds = 0.0
     for path, mapped in runfiles.read_parts(_folder(entity, ctx, "mapped")):
-        raw = pq.read_table(raw_folder / path.name)
+        raw = runfiles.read_part(raw_folder / path.name)
         valid, quarantined, seconds = _split_part(entity, suite, mapped, raw, failures)
         valid_out.write(valid)
         for q in quarantined:

@@ -18,6 +18,7 @@ from etl.config.schema import Column
 INT_RE = r"^\s*[-+]?\d+\s*$"
 FLOAT_RE = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 DECIMAL_RE = r"^\s*[-+]?(\d+\.?\d*|\.\d+)\s*$"
+AWARE_RE = r"(?:Z|[+-]\d{2}:?\d{2})$"  # an ISO timestamp with a zone: an instant
 DECIMAL_TYPE = re.compile(r"decimal\((\d+),\s*(\d+)\)")
 
 
@@ -67,7 +68,7 @@ def _boolean(arr: pa.Array, col: Column) -> tuple[pa.Array, pa.Array]:
 def _parse_iso(arr: pa.Array, tz: str) -> pa.Array:
     """ISO 8601 text; values with Z or an offset are instants, naive ones are local to `tz`."""
     text = pd.Series(arr.to_pandas(), dtype=object)
-    aware = text.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", regex=True, na=False)
+    aware = _aware(arr, text)
     out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[us]")
     if aware.any():
         parsed = pd.to_datetime(text[aware], format="ISO8601", utc=True, errors="coerce")
@@ -80,6 +81,17 @@ def _parse_iso(arr: pa.Array, tz: str) -> pa.Array:
             parsed = parsed.dt.tz_localize(None)
         out[naive] = parsed.astype("datetime64[us]")
     return pa.array(out, pa.timestamp("us"), from_pandas=True)
+
+
+def _aware(arr: pa.Array, text: pd.Series) -> pd.Series:
+    """Which values end in Z or a UTC offset. Arrow's regex (RE2) is vectorised; it agrees with Python's
+    `re` when the text is ASCII (RE2's \\d is ASCII-only) and no value ends in a newline (Python's `$`
+    also matches before one); other text takes the per-value Python path."""
+    ascii_only = pc.all(pc.string_is_ascii(arr)).as_py() is not False
+    if ascii_only and not pc.any(pc.ends_with(arr, "\n")).as_py():
+        found = pc.fill_null(pc.match_substring_regex(arr, AWARE_RE), False)
+        return pd.Series(found.to_numpy(zero_copy_only=False), index=text.index)
+    return text.str.contains(AWARE_RE, regex=True, na=False)
 
 
 def _parse_one(arr: pa.Array, fmt: str, tz: str) -> pa.Array:

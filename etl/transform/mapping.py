@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
@@ -66,10 +67,39 @@ def _reason(name: str, col: Column, arr: pa.Array, bad: pa.Array) -> pa.Array:
 
 
 def _extras(raw: pa.Table, used: set[str], n: int) -> pa.Array:
+    """The unmapped fields of each row as a JSON object of its non-null values (null if none).
+
+    Raw text columns are spliced into `{"key":"value",...}` with Arrow string kernels; only rows holding
+    a value JSON must escape (quote, backslash, control character) are serialised by orjson, so the
+    text is byte for byte what orjson.dumps of the row's dict gives.
+    """
     names = [c for c in raw.column_names if c not in used]
     if not names:
         return pa.nulls(n, pa.string())
-    cols = [raw[c].to_pylist() for c in names]
+    if any(not pa.types.is_string(raw.schema.field(c).type) for c in names):
+        return _extras_rows(raw, names, range(n))
+    pieces, escape = [], pa.array(np.zeros(n, dtype=bool))
+    for name in names:
+        column = raw[name].combine_chunks()
+        member = pc.binary_join_element_wise(',' + orjson.dumps(name).decode() + ':"', column, '"', "")
+        pieces.append(pc.fill_null(member, ""))  # (the null-skipping join drops all-null rows: not it)
+        escape = pc.or_(escape, pc.fill_null(pc.match_substring_regex(column, _JSON_ESCAPED), False))
+    members = pc.binary_join_element_wise(*pieces, "")  # ',"a":"x","b":"y"'
+    text = pc.if_else(pc.equal(members, ""), pa.scalar(None, pa.string()),
+                      pc.binary_join_element_wise("{", pc.utf8_slice_codeunits(members, 1), "}", ""))
+    if pc.any(escape).as_py():
+        rows = np.flatnonzero(escape.to_numpy(zero_copy_only=False))
+        text = pc.replace_with_mask(text, escape, _extras_rows(raw, names, rows.tolist()))
+    return text
+
+
+_JSON_ESCAPED = r'["\\\x00-\x1f]'  # what orjson writes as an escape sequence: quote, backslash, C0
+
+
+def _extras_rows(raw: pa.Table, names: list[str], rows) -> pa.Array:
+    """The same JSON, one row at a time with orjson (`rows`: positions to serialise)."""
+    picked = raw.select(names).take(pa.array(list(rows), pa.int64()))
+    cols = [picked[c].to_pylist() for c in names]
     out = []
     for values in zip(*cols, strict=True):
         row = {k: v for k, v in zip(names, values, strict=True) if v is not None}

@@ -17,7 +17,7 @@ from etl.config.schema import Derive
 Function = Callable[..., pa.Array]
 FUNCTIONS: dict[str, Function] = {}
 
-LEGAL_SUFFIXES = r"\b(incorporated|inc|corp|corporation|co|company|ltd|limited|llc|gmbh|ag|sa|s a|plc|bv|nv|srl|spa|oy|ab|kg)\b"
+LEGAL_SUFFIXES = r"\b(incorporated|inc|corp|corporation|co|company|ltd|limited|llc|gmbh|ag|sa|s a|plc|bv|nv|srl|spa|oy|ab|kg|ltda|sarl|pty|kk|as|sas)\b"
 
 
 def register(name: str) -> Callable[[Function], Function]:
@@ -53,10 +53,19 @@ def email_domain(email: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(domain, ""), pa.scalar(None, pa.string()), domain)
 
 
+def _fold_accents(arr: pa.Array) -> pa.Array:
+    """'Gonçalves' -> 'Goncalves', per distinct value (NFKD, combining marks dropped)."""
+    import unicodedata
+
+    uniques = pc.unique(arr).drop_null()
+    folded = [unicodedata.normalize("NFKD", v).encode("ascii", "ignore").decode() for v in uniques.to_pylist()]
+    return pc.take(pa.array(folded, pa.string()), pc.index_in(arr, uniques))
+
+
 @register("company_key")
 def company_key(name: pa.Array) -> pa.Array:
-    """Company name without case, punctuation and legal suffixes: 'ACME, Inc.' and 'Acme Inc' agree."""
-    s = pc.utf8_lower(pc.cast(name, pa.string()))
+    """Company name without case, accents, punctuation and legal suffixes: 'ACME, Inc.' = 'Acme Inc'."""
+    s = pc.utf8_lower(_fold_accents(pc.cast(name, pa.string())))
     s = pc.replace_substring_regex(s, r"[^\w\s]", " ")
     s = pc.replace_substring_regex(s, LEGAL_SUFFIXES, " ")
     s = pc.utf8_trim_whitespace(pc.replace_substring_regex(s, r"\s+", " "))

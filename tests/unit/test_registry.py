@@ -1,0 +1,32 @@
+"""Registered derive functions used by mappings and the identity rules."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from etl.config.schema import Derive
+from etl.transform.registry import company_key, derive_column, email_domain
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ("Acme, Inc.", "ACME Inc"),
+    ("Gonçalves Ltda.", "GONCALVES LTDA"),
+    ("Müller GmbH", "muller"),
+    ("Foo S.A.", "foo"),
+])
+def test_company_key_ignores_case_accents_punctuation_and_legal_suffix(a, b):
+    assert company_key(pa.array([a])).to_pylist() == company_key(pa.array([b])).to_pylist()
+
+
+def test_company_key_keeps_distinct_names_apart():
+    assert company_key(pa.array(["Acme Inc"])).to_pylist() != company_key(pa.array(["Acne Inc"])).to_pylist()
+
+
+def test_email_domain():
+    assert email_domain(pa.array(["a@B.com", "bad", None])).to_pylist() == ["b.com", None, None]
+
+
+def test_unknown_function_names_the_known_ones():
+    with pytest.raises(KeyError, match="not registered; known: .*company_key"):
+        derive_column(pa.table({"x": ["1"]}), Derive(function="nope", args=["x"]))
