@@ -54,7 +54,8 @@ def ensure_target(conn: Connection, entity: Entity) -> None:
         return
     for name, typ in cols.items():
         if name not in have:
-            conn.execute(sa.text(f"ALTER TABLE {quote(entity.target)} ADD COLUMN {quote(name)} {sql_type(dialect, typ)}"))
+            column = f"{quote(name)} {sql_type(dialect, typ)}"
+            conn.execute(sa.text(f"ALTER TABLE {quote(entity.target)} ADD COLUMN {column}"))
 
 
 def _stage_ddl(conn: Connection, entity: Entity) -> None:

@@ -48,7 +48,7 @@ def _prepare(raw: pa.Table, name: str, col: Column, entity: Entity) -> pa.Array:
     arr = apply_normalisers(_raw(raw, source_of(name, col)), col.normalise)
     if "phone_e164" in col.normalise:
         region_col = entity.columns.get(col.phone_region_from or "")
-        regions = _raw(raw, source_of(col.phone_region_from, region_col)) if region_col else None
+        regions = _raw(raw, source_of(col.phone_region_from or "", region_col)) if region_col else None
         arr = phone_e164(arr, regions, col.phone_default_region)
     if col.lookup:
         keys = list(col.lookup.values)
@@ -112,7 +112,7 @@ def _join_reasons(reasons: list[pa.Array], n: int) -> pa.Array:
     if not reasons:
         return pa.nulls(n, pa.string())
     columns = [r.to_pylist() for r in reasons]
-    return pa.array([("; ".join(p for p in parts if p) or None) for parts in zip(*columns)], pa.string())
+    return pa.array([("; ".join(p for p in parts if p) or None) for parts in zip(*columns, strict=True)], pa.string())
 
 
 def row_hash(table: pa.Table) -> pa.Array:

@@ -8,11 +8,12 @@ suite quarantines it with the bad value in the reason.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeAlias
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-StrArray = pa.Array | pa.ChunkedArray
+StrArray: TypeAlias = pa.Array | pa.ChunkedArray
 
 
 def _null_if_blank(arr: StrArray) -> StrArray:

@@ -6,7 +6,6 @@ New functions are added here with `@register`, reviewed and tested like any othe
 
 from __future__ import annotations
 
-
 from collections.abc import Callable
 
 import pyarrow as pa
@@ -17,7 +16,10 @@ from etl.config.schema import Derive
 Function = Callable[..., pa.Array]
 FUNCTIONS: dict[str, Function] = {}
 
-LEGAL_SUFFIXES = r"\b(incorporated|inc|corp|corporation|co|company|ltd|limited|llc|gmbh|ag|sa|s a|plc|bv|nv|srl|spa|oy|ab|kg|ltda|sarl|pty|kk|as|sas)\b"
+LEGAL_SUFFIXES = (
+    r"\b(incorporated|inc|corp|corporation|co|company|ltd|limited|llc|gmbh|ag|sa|s a|plc|bv|nv|srl|spa"
+    r"|oy|ab|kg|ltda|sarl|pty|kk|as|sas)\b"
+)
 
 
 def register(name: str) -> Callable[[Function], Function]:
