@@ -79,7 +79,12 @@ _LANGUAGE = {"BR": "pt-BR", "PT": "pt", "DE": "de", "AT": "de", "FR": "fr", "BE"
 FIRST, LAST = tuple(_SEED["first_names"]), tuple(_SEED["last_names"])
 PEOPLE = tuple((f, last, f"{_slug(f)}.{_slug(last)}") for f in FIRST for last in LAST)  # + e-mail local part
 PLACES = tuple(_place(*p) for p in _SEED["places"])
-EMAIL_DOMAINS, COMPANIES = tuple(_SEED["email_domains"]), tuple(_SEED["companies"])
+EMAIL_DOMAINS = tuple(_SEED["email_domains"])
+# The demo ERP's customers (Northwind, Ms-PL) come first, so CRM and ERP share customers to match;
+# Chinook's companies follow, then made-up ones.
+_NORTHWIND = json.loads((Path(__file__).parent / "data" / "northwind" / "customers.json").read_text("utf-8"))
+ERP_CUSTOMER_IDS = tuple(c[0] for c in _NORTHWIND["customers"])
+COMPANIES = tuple(c[1] for c in _NORTHWIND["customers"]) + tuple(_SEED["companies"])
 EMPLOYEES = _SEED["employees"]
 _WORDS = (("Logistics", "LOGISTICS_AND_SUPPLY_CHAIN"), ("Foods", "FOOD_BEVERAGES"),
           ("Software", "COMPUTER_SOFTWARE"), ("Media", "MARKETING_AND_ADVERTISING"), ("Motors", "AUTOMOTIVE"),
@@ -399,8 +404,18 @@ def _companies(b: _Batch) -> Columns:
             "annualrevenue": _strs(((hv >> 10) % 5000 + 1) * 10_000),
             "numberofemployees": _strs(5 + (hv >> 24) % 5000),
             "lifecyclestage": _pick(LIFECYCLE, hv >> 40), "hubspot_owner_id": b.fk("owners", hv),
-            "erp_customer_code": _some([f"CUST-{i:05d}" for i in b.ids.tolist()], _roll(b.h0, 30) < 640),
+            "erp_customer_code": _erp_codes(roots, b.h0),
             "customer_tier": _pick(_TIERS, hv >> 48)}
+
+
+def _erp_codes(roots: np.ndarray, h: np.ndarray) -> list[str | None]:
+    """Most companies that are ERP customers carry the ERP id (a custom field sales keeps up to date);
+    a few other companies carry a code the ERP does not know (typos, prospects with a reserved code)."""
+    known = [ERP_CUSTOMER_IDS[r - 1] if r <= len(ERP_CUSTOMER_IDS) else None for r in roots.tolist()]
+    roll = _roll(h, 30)
+    return [code if code and keep else (f"CUST-{r:05d}" if code is None and odd else None)
+            for code, keep, odd, r in zip(known, (roll < 640).tolist(), (roll < 16).tolist(), roots.tolist(),
+                                          strict=True)]
 
 
 def _contacts(b: _Batch) -> Columns:

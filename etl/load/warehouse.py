@@ -22,6 +22,10 @@ from etl.config.loader import PROJECT_ROOT
 log = logging.getLogger(__name__)
 DEFAULT_URL = "duckdb:///warehouse.duckdb"
 LOCK_WAIT_S = float(os.environ.get("ETL_DUCKDB_LOCK_WAIT_S", "300"))
+# DuckDB's own default is 80% of RAM: a 1M-row load then peaked at 2.2 GB, mostly the stage table.
+# With a cap DuckDB spills to `<file>.tmp` instead, and a load's memory no longer grows with its size
+# (1M rows: 30% slower merge, no more memory than 100k). "" keeps DuckDB's default.
+DUCKDB_MEMORY_LIMIT = "256MB"
 
 TYPES = {
     "duckdb": {"string": "VARCHAR", "json": "JSON", "integer": "BIGINT", "bigint": "BIGINT",
@@ -72,7 +76,9 @@ def engine_for(url: str) -> Engine:
 def _engine(url: str) -> Engine:
     if dialect_of(url) == "duckdb":
         Path(sa.engine.make_url(url).database or "").parent.mkdir(parents=True, exist_ok=True)
-        return sa.create_engine(url, poolclass=sa.pool.NullPool)
+        limit = os.environ.get("ETL_DUCKDB_MEMORY_LIMIT", DUCKDB_MEMORY_LIMIT)
+        config = {"memory_limit": limit} if limit else {}
+        return sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args={"config": config})
     return sa.create_engine(url, pool_pre_ping=True)
 
 

@@ -64,35 +64,20 @@ def region_of(country: str | None, default: str) -> str:
 def phone_e164(arr: StrArray, regions: StrArray | None, default_region: str) -> pa.Array:
     """Format phone numbers as E.164; unparseable ones are kept as received for the suite to flag.
 
-    Parsing is per distinct (number, region) pair, so repeated values cost nothing extra.
+    Parsing is per distinct (number, region) pair, so repeated values cost nothing extra; large batches
+    are parsed on every core (`etl.transform.phones`).
     """
-    import phonenumbers
+    from etl.transform.phones import format_all
 
     values = arr.to_pylist()
     region_list = regions.to_pylist() if regions is not None else [None] * len(values)
-    cache: dict[tuple[str, str | None], str] = {}
-    out: list[str | None] = []
-    for raw, country in zip(values, region_list, strict=True):
-        if raw is None or not raw.strip():
-            out.append(None)
-            continue
-        key = (raw, country)
-        if key not in cache:
-            cache[key] = _format_phone(phonenumbers, raw, region_of(country, default_region))
-        out.append(cache[key])
+    keys = list(dict.fromkeys((raw, country) for raw, country in zip(values, region_list, strict=True)
+                              if raw is not None and raw.strip()))
+    formatted = format_all([(raw, region_of(country, default_region)) for raw, country in keys])
+    cache = dict(zip(keys, formatted, strict=True))
+    out = [None if raw is None or not raw.strip() else cache[(raw, country)]
+           for raw, country in zip(values, region_list, strict=True)]
     return pa.array(out, pa.string())
-
-
-def _format_phone(phonenumbers, raw: str, region: str) -> str:
-    if any(ch.isalpha() for ch in raw):  # vanity letters or free text: not a number we can store as given
-        return raw
-    try:
-        number = phonenumbers.parse(raw, region)
-    except phonenumbers.NumberParseException:
-        return raw
-    if not phonenumbers.is_possible_number(number):
-        return raw
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def apply_normalisers(arr: StrArray, names: list[str]) -> StrArray:

@@ -1,11 +1,10 @@
 """Crosswalks and models built on data the real pipelines loaded from the demo systems (CRM server, ERP
 database, HR server, OA files), into DuckDB and PostgreSQL side by side.
 
-The demo systems come from unrelated sample data sets (Chinook, Northwind, Oracle HR), so the test
-plants the cross-system links a real company has into the ERP source before syncing it: ERP customers
-carrying the codes some CRM companies hold, customers named like CRM companies, two namesakes of one
-company, and sales reps who are HR employees (one twice). OA approvers are HR people by design, and two
-of Chinook's CRM owners share their names with Northwind reps.
+The demo CRM carries the ERP's customer ids in a custom field and the ERP's company names, so code and
+name links come from the data itself; the test plants only what the demo lacks: a namesake ERP customer
+(an ambiguous name), and sales reps who are HR employees (one twice). OA approvers are HR people by
+design, and two of Chinook's CRM owners share their names with Northwind reps.
 """
 
 from __future__ import annotations
@@ -43,28 +42,45 @@ def _sync(system: str, url: str, run_id: str) -> None:
         run_entity(entities[name], RunContext(run_id=run_id, warehouse_url=url))
 
 
-def _picks(url: str) -> dict:
-    """CRM companies to link to planted ERP customers, chosen from what the CRM sync loaded."""
+def _erp_keys(erp_url: str) -> dict[str, str]:
+    """ERP customer id -> normalised company name, as the crosswalk's name rule sees it."""
+    import pyarrow as pa
+
+    from etl.transform.registry import company_key
+
+    ids_names = rows(erp_url, "SELECT customer_id, company_name FROM customers ORDER BY customer_id")
+    keys = company_key(pa.array([n for _, n in ids_names])).to_pylist()
+    return {i: k for (i, _), k in zip(ids_names, keys, strict=True)}
+
+
+def _picks(url: str, erp_url: str) -> dict:
+    """CRM companies and ERP customers whose links the demo data makes (the demo CRM carries the ERP's
+    customer ids in its `erp_customer_code` field for most ERP customers, and the ERP's names)."""
     companies = sorted(rows(url, "SELECT id, name, name_key, erp_customer_code FROM stg_crm__companies"),
                        key=lambda r: int(r[0]))
-    keys = [r[2] for r in companies]
-    coded = [r for r in companies if r[3]]
-    plain = [r for r in companies if not r[3] and keys.count(r[2]) == 1 and r[1].isascii()]
-    assert len(coded) >= 3 and len(plain) >= 4, "the demo CRM no longer has enough companies to link"
-    return {"code": coded[:3], "name": plain[:2], "ambiguous": plain[2], "pin": plain[3]}
+    erp = _erp_keys(erp_url)
+    codes = [r[3] for r in companies if r[3]]
+    crm_keys = [r[2] for r in companies]
+    erp_keys = list(erp.values())
+    coded = [r for r in companies if r[3] in erp and codes.count(r[3]) == 1 and crm_keys.count(r[2]) == 1]
+    named = [(r, i) for r in companies for i, k in erp.items()
+             if not r[3] and k == r[2] and crm_keys.count(r[2]) == 1 and erp_keys.count(k) == 1
+             and i not in codes]
+    spare = [i for i, k in erp.items() if i not in codes and k not in crm_keys]
+    assert len(coded) >= 3 and len(named) >= 4 and spare, "the demo CRM no longer links to enough ERP customers"
+    return {"code": coded[:3], "name": [(r[0], i) for r, i in named[:2]], "ambiguous": named[2],
+            "pin": named[3][0][0], "pin_erp": spare[0], "unknown_codes": sum(c not in erp for c in codes)}
 
 
 def _plant_erp(erp_url: str, picks: dict) -> None:
-    customers = [(code, f"Planted Code Customer {i}") for i, (_, _, _, code) in enumerate(picks["code"])]
-    customers += [(f"NAME{i}", re.sub(r"[^\w\s]", "", name).upper()) for i, (_, name, _, _) in
-                  enumerate(picks["name"])]
-    customers += [(f"AMBG{i}", picks["ambiguous"][1]) for i in (1, 2)]
+    """A namesake of one ERP customer (ambiguous by name) and sales reps who are HR employees."""
+    (_, amb_name, _, _), _ = picks["ambiguous"]
     engine = sa.create_engine(erp_url)
     with engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO customers (customer_id, company_name, country, lead_source, "
                              "status, currency, updated_at) "
-                             "VALUES (:i, :n, 'USA', 'referral', 'active', 'USD', :u)"),
-                     [{"i": i, "n": n, "u": PLANTED_AT} for i, n in customers])
+                             "VALUES ('AMBG1', :n, 'USA', 'referral', 'active', 'USD', :u)"),
+                     {"n": amb_name.upper(), "u": PLANTED_AT})
         reps = ((90, "Lisa", "Ozer"), (91, "Lisa", "Ozer"), (92, "Peter", "Hall"))
         conn.execute(sa.text("INSERT INTO employees (employee_id, first_name, last_name, title, email, "
                              "updated_at) VALUES (:i, :f, :l, 'Sales Representative', :e, :u)"),
@@ -78,7 +94,7 @@ def _overrides(folder: Path, picks: dict) -> Path:
     path = folder / "overrides.yml"
     path.write_text(f"""\
 customers:
-  - match: {{crm: "{picks['pin'][0]}", erp: ALFKI}}
+  - match: {{crm: "{picks['pin']}", erp: {picks['pin_erp']}}}
     reason: test pin, a Northwind customer the rules cannot find
   - never: {{crm: "{code3_id}", erp: "{code3}"}}
     reason: test veto of a code link
@@ -123,7 +139,7 @@ def built(tmp_path_factory, pg_url) -> dict:
         for name, url in warehouses.items():
             _sync("crm", url, "models-1")
             if picks is None:
-                picks = _picks(url)
+                picks = _picks(url, erp_url)
                 _plant_erp(erp_url, picks)
             for system in ("erp", "hr"):
                 _sync(system, url, "models-1")
@@ -165,26 +181,25 @@ def test_every_match_has_a_rule_and_a_confidence(built, warehouse):
 def test_customers_link_by_code_and_name_overrides_win_and_doubts_go_to_review(built, warehouse):
     url, picks = built["urls"][warehouse], built["picks"]
     (c1, _, _, code1), (c2, _, _, code2), (c3, _, _, code3) = picks["code"]
-    (n1, *_), (n2, *_) = picks["name"]
-    assert _xwalk(url) == {
-        c1: (code1, "erp_customer_code", Decimal("1.00")),
-        c2: (code2, "erp_customer_code", Decimal("1.00")),
-        n1: ("NAME0", "company_name", Decimal("0.90")),
-        n2: ("NAME1", "company_name", Decimal("0.90")),
-        picks["pin"][0]: ("ALFKI", "override", Decimal("1.00")),
-    }
+    (n1, e1), (n2, e2) = picks["name"]
+    xwalk = _xwalk(url)
+    assert xwalk[c1] == (code1, "erp_customer_code", Decimal("1.00"))
+    assert xwalk[c2] == (code2, "erp_customer_code", Decimal("1.00"))
+    assert xwalk[n1] == (e1, "company_name", Decimal("0.90"))
+    assert xwalk[n2] == (e2, "company_name", Decimal("0.90"))
+    assert xwalk[picks["pin"]] == (picks["pin_erp"], "override", Decimal("1.00"))
+    assert c3 not in xwalk  # its code link is vetoed
+    assert len(set(e for e, _, _ in xwalk.values())) == len(xwalk)  # one to one
     review = _review(url)
-    amb = picks["ambiguous"][0]
-    assert review[("customer", "crm", amb)] == ("ambiguous", "erp:AMBG1,erp:AMBG2")
+    (amb, *_), amb_erp = picks["ambiguous"]
+    assert review[("customer", "crm", amb)] == ("ambiguous", f"erp:AMBG1,erp:{amb_erp}")
     assert review[("customer", "erp", "AMBG1")] == ("ambiguous", f"crm:{amb}")
-    assert review[("customer", "crm", c3)][0] == "unmatched"  # its code link is vetoed
+    assert review[("customer", "crm", c3)][0] == "unmatched"
     assert review[("customer", "erp", code3)][0] == "unmatched"
     assert review[("customer", "crm", "99999")] == ("stale_override", "erp:ANATR")
-    # every other CRM code points nowhere in the ERP: listed, with the reason
-    (lost,), = rows(url, "SELECT count(*) FROM stg_crm__companies WHERE erp_customer_code IS NOT NULL")
     listed = rows(url, "SELECT count(*) FROM xwalk_review WHERE entity = 'customer' AND system = 'crm' "
                        "AND detail LIKE 'erp_customer_code % is not an ERP customer id'")
-    assert listed == [(lost - 3,)]
+    assert listed == [(picks["unknown_codes"],)]
 
 
 @pytest.mark.postgres
@@ -228,12 +243,12 @@ def test_models_match_their_documentation_and_add_up(built):
     assert counts["fct_sales"] == rows(url, "SELECT count(*) FROM stg_erp__order_lines")[0][0]
     assert rows(url, "SELECT sum(revenue_usd) FROM mart_customer_360") == \
         rows(url, "SELECT CAST(sum(net_amount_usd) AS DECIMAL(18, 2)) FROM fct_sales")
-    # the pinned customer is one row with its CRM side and its ERP orders
-    pin = built["picks"]["pin"][0]
-    (crm_id, orders, deals), = rows(url, "SELECT crm_company_id, orders, open_deals + won_deals FROM "
-                                         "mart_customer_360 WHERE customer_key = 'erp:ALFKI'")
-    assert crm_id == pin and orders == rows(url, "SELECT count(*) FROM stg_erp__orders "
-                                                 "WHERE customer_id = 'ALFKI'")[0][0] > 0
+    # a code-linked customer is one row with its CRM side and its ERP orders
+    (crm, _, _, code), = built["picks"]["code"][:1]
+    (crm_id, orders), = rows(url, "SELECT crm_company_id, orders FROM mart_customer_360 "
+                                  "WHERE customer_key = :k", k=f"erp:{code}")
+    assert crm_id == crm and orders == rows(url, "SELECT count(*) FROM stg_erp__orders "
+                                                 "WHERE customer_id = :c", c=code)[0][0]
     # Robert King is one rep with CRM deals and ERP orders
     (deals, orders), = rows(url, "SELECT deals, orders FROM mart_rep_performance "
                                  "WHERE sales_rep_key = 'erp:7'")
