@@ -10,7 +10,6 @@ design, and two of Chinook's CRM owners share their names with Northwind reps.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from decimal import Decimal
 from pathlib import Path
 
