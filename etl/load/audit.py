@@ -69,6 +69,7 @@ def start_run(run_id: str, pipeline: str, entity: str, url: str | None = None) -
     with transaction(url) as conn:
         ensure_control_tables(conn)
         watermark = read_watermark(conn, pipeline, entity)
+        close_abandoned(conn, run_id, pipeline, entity)
         conn.execute(
             sa.text(
                 "INSERT INTO etl_runs (run_id, pipeline, entity, status, started_at, watermark_from) "
@@ -78,6 +79,19 @@ def start_run(run_id: str, pipeline: str, entity: str, url: str | None = None) -
             {"r": run_id, "p": pipeline, "e": entity, "t": now_utc(), "w": watermark},
         )
     return watermark
+
+
+def close_abandoned(conn: Connection, run_id: str, pipeline: str, entity: str) -> int:
+    """A run killed outright (OOM, SIGKILL, a lost worker) never wrote its failure; the DAG allows one
+    active run, so any other `running` row of this pipeline and entity is such a leftover. Its data was
+    never committed, so the new run simply starts from the same watermark."""
+    result = conn.execute(
+        sa.text("UPDATE etl_runs SET status = 'failed', finished_at = :t, error = :err "
+                "WHERE pipeline = :p AND entity = :e AND status = 'running' AND run_id <> :r"),
+        {"t": now_utc(), "p": pipeline, "e": entity, "r": run_id,
+         "err": f"abandoned: stopped before finishing, nothing was committed (found by run {run_id})"},
+    )
+    return result.rowcount or 0
 
 
 def finish_run(conn: Connection, run_id: str, pipeline: str, entity: str, counts: dict, extra: dict) -> None:

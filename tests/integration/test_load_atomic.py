@@ -1,0 +1,38 @@
+"""A load that fails half-way leaves nothing behind, and the same run resumes from its staged files."""
+
+from __future__ import annotations
+
+import pytest
+
+from etl import steps
+from etl.config.loader import load_system, mappings_dir
+from tests.helpers.warehouse import assert_invariant, rows, runs
+
+
+def test_failed_load_commits_nothing_and_the_retry_completes(crm_server, tmp_duckdb_url, monkeypatch):
+    entity = load_system(mappings_dir() / "crm").entities["contacts"]
+    ctx = steps.RunContext(run_id="crash-1", warehouse_url=tmp_duckdb_url)
+    ex = steps.extract(entity, ctx)
+    tr = steps.transform(entity, ctx)
+    va = steps.validate(entity, ctx, ex["extracted"])
+
+    def crash(*_args):
+        raise RuntimeError("power cut between the merge and the audit row")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(steps.audit, "write_watermark", crash)
+        with pytest.raises(RuntimeError, match="power cut"):
+            steps.load(entity, ctx, {**ex, **tr, **va})
+    assert rows(tmp_duckdb_url, "SELECT count(*) FROM etl_quarantine") == [(0,)]
+    assert rows(tmp_duckdb_url, "SELECT count(*) FROM etl_state") == [(0,)]
+    assert rows(tmp_duckdb_url, "SELECT count(*) FROM information_schema.tables "
+                                "WHERE table_name = 'stg_crm__contacts'") == [(0,)]
+    failed = runs(tmp_duckdb_url, "crash-1")["contacts"]
+    assert failed["status"] == "failed" and "power cut" in failed["error"]
+
+    result = steps.load(entity, ctx, {**ex, **tr, **va})  # the task's retry: same run, same files
+    done = runs(tmp_duckdb_url, "crash-1")["contacts"]
+    assert done["status"] == "success" and done["error"] is None
+    assert_invariant(done)
+    assert rows(tmp_duckdb_url, "SELECT count(*) FROM stg_crm__contacts") == [(result["inserted"],)]
+    assert rows(tmp_duckdb_url, "SELECT count(*) FROM etl_quarantine") == [(result["quarantined"],)]
