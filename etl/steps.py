@@ -119,15 +119,25 @@ def _quarantine_rows(bad: pa.Table, raw: pa.Table, entity: Entity, rule: pa.Arra
                      "reason": reason, "record": pa.array(text, pa.string())})
 
 
+def _any_null(table: pa.Table, columns: list[str]) -> pa.Array:
+    mask = pc.is_null(table[columns[0]])
+    for name in columns[1:]:
+        mask = pc.or_(mask, pc.is_null(table[name]))
+    return mask
+
+
 def _split_part(entity: Entity, suite: dict, mapped: pa.Table, raw: pa.Table, failures: list[str]):
     from etl.quality.validate import validate_batch
 
     cast_bad = pc.is_valid(mapped[ERRORS])
-    bad = mapped.filter(cast_bad)
-    rule = pc.if_else(pc.starts_with(bad[ERRORS], "cast("), "cast", "conversion")  # see mapping, conversions
-    quarantined = [_quarantine_rows(bad, raw, entity, rule,
-                                    bad[ERRORS])] if bad.num_rows else []
-    result = validate_batch(mapped.filter(pc.invert(cast_bad)), suite, entity.primary_key)
+    key_null = _any_null(mapped, entity.primary_key)  # built in: such a row can never be merged
+    pre_bad = pc.or_(cast_bad, key_null)
+    bad = mapped.filter(pre_bad)
+    rule = pc.if_else(pc.is_null(bad[ERRORS]), "primary_key_not_null",
+                      pc.if_else(pc.starts_with(bad[ERRORS], "cast("), "cast", "conversion"))
+    reason = pc.coalesce(bad[ERRORS], f"primary key ({', '.join(entity.primary_key)}) is missing")
+    quarantined = [_quarantine_rows(bad, raw, entity, rule, reason)] if bad.num_rows else []
+    result = validate_batch(mapped.filter(pc.invert(pre_bad)), suite, entity.primary_key)
     failures.extend(result.table_failures)
     q = result.quarantined
     if q.num_rows:

@@ -36,3 +36,29 @@ def test_failed_load_commits_nothing_and_the_retry_completes(crm_server, tmp_duc
     assert_invariant(done)
     assert rows(tmp_duckdb_url, "SELECT count(*) FROM stg_crm__contacts") == [(result["inserted"],)]
     assert rows(tmp_duckdb_url, "SELECT count(*) FROM etl_quarantine") == [(result["quarantined"],)]
+
+
+def test_rows_without_a_primary_key_are_quarantined_even_without_a_suite_rule(tmp_path, tmp_duckdb_url,
+                                                                              monkeypatch):
+    """A file entity whose suite does not check the key: the keyless row is refused, the rest load."""
+    import json
+
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "people_1.csv").write_text("id,name\n1,Ann\n,Bob\n3,Cy\n")
+    suites, maps = tmp_path / "suites", tmp_path / "mappings" / "t"
+    suites.mkdir()
+    maps.mkdir(parents=True)
+    (suites / "stg_t__people.json").write_text(json.dumps({"name": "stg_t__people", "expectations": [
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "name"}}]}))
+    (maps / "_system.yml").write_text(f"system: t\ndefaults:\n  source: {{kind: files, landing: {landing}}}\n")
+    (maps / "people.yml").write_text(
+        "primary_key: [id]\nsource: {pattern: 'people_*.csv', format: csv}\n"
+        "columns:\n  id: {type: integer}\n  name: {}\n  source_file: {source: _file}\n")
+    monkeypatch.setenv("ETL_EXPECTATIONS_DIR", str(suites))
+    monkeypatch.setenv("ETL_MAPPINGS_DIR", str(tmp_path / "mappings"))
+    entity = load_system(maps).entities["people"]
+    result = steps.run_entity(entity, steps.RunContext(run_id="keys-1", warehouse_url=tmp_duckdb_url))
+    assert (result["inserted"], result["quarantined"]) == (2, 1)
+    assert rows(tmp_duckdb_url, "SELECT failed_rule, reason FROM etl_quarantine") == [
+        ("primary_key_not_null", "primary key (id) is missing")]
