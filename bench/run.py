@@ -112,7 +112,8 @@ def reset_postgres(url: str) -> None:
 
 
 def run_size(n: int, reps: int, peer_python: Path, extras: bool) -> dict:
-    log(f"N={n:,}: starting the demo CRM")
+    log(f"N={n:,}: starting the demo CRM (load average {os.getloadavg()[0]:.2f})")
+    load_before = os.getloadavg()
     with start_demo_server("crm", seed=42, scale=0.01, token=TOKEN, extra_args=["--contacts", str(n)]) as srv:
         bench = Bench(srv, n, peer_python)
         for rep in range(reps):
@@ -129,7 +130,9 @@ def run_size(n: int, reps: int, peer_python: Path, extras: bool) -> dict:
             bench.full("product_duckdb", 0, SMALL_PAGE, key="product_duckdb_page100")
             bench.full("peer", 0, key="peer_default")
     shutil.rmtree(bench.dir, ignore_errors=True)
-    return summarise(n, bench.runs, changed)
+    summary = summarise(n, bench.runs, changed)
+    summary["load_average_before_after"] = [round(load_before[0], 2), round(os.getloadavg()[0], 2)]
+    return summary
 
 
 def _median(runs: dict[str, list[dict]], key: str, field: str) -> float | None:
@@ -234,11 +237,11 @@ def table(results: list[dict]) -> str:
         ("peer peak RSS", "peer_peak_rss_mb", "MB"),
         ("DQ share of sync time", "dq_share", ""),
     ]
-    head = f"{'':32}" + "".join(f"{'N=' + format(r['n'], ','):>16}" for r in results)
+    head = f"{'':36}" + "".join(f"{'N=' + format(r['n'], ','):>16}" for r in results)
     lines = [head, "-" * len(head)]
     for label, key, unit in rows:
         cells = "".join(f"{_cell(r.get(key), key):>16}" for r in results)
-        lines.append(f"{label + (' (' + unit + ')' if unit else ''):32}{cells}")
+        lines.append(f"{label + (' (' + unit + ')' if unit else ''):36}{cells}")
     return "\n".join(lines)
 
 

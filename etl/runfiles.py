@@ -34,7 +34,7 @@ def entity_dir(pipeline: str, run_id: str, entity: str) -> Path:
 
 
 class PartWriter:
-    """Writes numbered Parquet parts into a fresh folder (a retried task starts clean)."""
+    """Writes numbered Arrow IPC parts into a fresh folder (a retried task starts clean)."""
 
     def __init__(self, folder: Path):
         if folder.exists():
@@ -47,11 +47,14 @@ class PartWriter:
             with pa.ipc.new_file(sink, batch.schema) as writer:
                 writer.write_table(batch)
         self.files += 1
+        # The batch is on disk and about to be dropped: hand the allocator's cached pages back to the
+        # OS (Arrow's mimalloc pool keeps them otherwise, +50-130 MB of RSS per step; costs < 1 ms).
+        pa.default_memory_pool().release_unused()
         self.rows += batch.num_rows
 
 
 def write_parts(folder: Path, batches: Iterable[pa.Table]) -> tuple[int, int]:
-    """Replace `folder` with one Parquet file per batch; return (files, rows)."""
+    """Replace `folder` with one Arrow IPC file per batch; return (files, rows)."""
     writer = PartWriter(folder)
     for batch in batches:
         writer.write(batch)

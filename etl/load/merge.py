@@ -71,7 +71,9 @@ def bulk_append(conn: Connection, target: str, table: pa.Table) -> None:
     cols = ", ".join(quote(n) for n in table.column_names)
     if dialect_of(str(conn.engine.url)) == "duckdb":
         duck = raw_dbapi(conn)
-        duck.register("_etl_batch", table)
+        # A stream of the batches, not the Table (nor Table.to_reader()): DuckDB kept those alive until
+        # the transaction ended, so staging 1M rows held every part file mapped (+600 MB RSS).
+        duck.register("_etl_batch", pa.RecordBatchReader.from_batches(table.schema, table.to_batches()))
         try:
             duck.execute(f"INSERT INTO {quote(target)} ({cols}) SELECT {cols} FROM _etl_batch")
         finally:
@@ -105,6 +107,34 @@ def _latest_sql(entity: Entity) -> str:
             f"FROM {STAGE} s) latest WHERE _rn = 1")
 
 
+def _delete_insert(conn: Connection, entity: Entity, select: str, all_cols: str, params: dict,
+                   updated: int, new: int) -> None:
+    """The merge as DuckDB likes it: delete the changed keys, then insert changed and new rows plainly.
+
+    Same rows as the upsert below. DuckDB's INSERT ... ON CONFLICT DO UPDATE took twice as long as a
+    plain INSERT on a first load (every row is checked against the key index), and an UPDATE leaves
+    the next checkpoint rewriting every row group it touched: 0.3 s for 1% of 100k rows, which the
+    DELETE (a deletion mark) + INSERT (appended) avoids. Used only when the merge writes every column
+    of the table, so no value of a column the mapping has since dropped is lost.
+    """
+    target, pk = quote(entity.target), entity.primary_key
+    on = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in pk)
+    if updated:
+        keys = ", ".join(f"s.{quote(k)}" for k in pk)
+        match = " AND ".join(f"{target}.{quote(k)} = s.{quote(k)}" for k in pk)
+        conn.execute(sa.text(f"DELETE FROM {target} USING (SELECT {keys} FROM ({_latest_sql(entity)}) s "
+                             f"JOIN {target} t ON {on} WHERE t.{ROW_HASH} <> s.{ROW_HASH}) s WHERE {match}"))
+    if updated or new:
+        absent = f"SELECT s.* FROM ({_latest_sql(entity)}) s LEFT JOIN {target} t ON {on} " \
+                 f"WHERE t.{quote(pk[0])} IS NULL"
+        conn.execute(sa.text(f"INSERT INTO {target} ({all_cols}) SELECT {select}, s.{ROW_HASH}, :run_id, "
+                             f":loaded_at FROM ({absent}) s"), params)
+
+
+def _writes_every_column(conn: Connection, entity: Entity, written: list[str]) -> bool:
+    return set(existing_columns(conn, entity.target)) == set(written)
+
+
 def merge_stage(conn: Connection, entity: Entity, staged: int, run_id: str, loaded_at) -> MergeCounts:
     dialect = dialect_of(str(conn.engine.url))
     types = target_columns(entity)
@@ -116,32 +146,25 @@ def merge_stage(conn: Connection, entity: Entity, staged: int, run_id: str, load
         f"FROM ({_latest_sql(entity)}) s LEFT JOIN {target} t ON {on}")).one()
     latest, existing, updated = int(row[0]), int(row[1]), int(row[2] or 0)
     json_type = sql_type(dialect, "json")
-    values = [f"CAST(s.{quote(c)} AS {json_type})" if types[c] == "json" else f"s.{quote(c)}" for c in cols]
-    select = ", ".join(values)
-    all_cols = ", ".join(quote(c) for c in [*cols, ROW_HASH, "_run_id", "_loaded_at"])
+    select = ", ".join(
+        f"CAST(s.{quote(c)} AS {json_type})" if types[c] == "json" else f"s.{quote(c)}" for c in cols
+    )
+    written = [*cols, ROW_HASH, "_run_id", "_loaded_at"]
+    all_cols = ", ".join(quote(c) for c in written)
     params = {"run_id": run_id, "loaded_at": loaded_at}
-    if entity.write_mode == "merge":
-        # An UPDATE of the changed keys and a plain INSERT of the new ones: DuckDB's
-        # INSERT ... ON CONFLICT DO UPDATE checks every row against the key index and took twice as
-        # long as the plain INSERT on a first load. Each statement is skipped when it has no rows.
-        pk0 = quote(entity.primary_key[0])
-        if updated:
-            sets = ", ".join(f"{quote(c)} = {value}" for c, value in zip(cols, values, strict=True)
-                             if c not in entity.primary_key)
-            where = " AND ".join(f"{target}.{quote(k)} = s.{quote(k)}" for k in entity.primary_key)
-            conn.execute(sa.text(
-                f"UPDATE {target} SET {sets}, {ROW_HASH} = s.{ROW_HASH}, _run_id = :run_id, "
-                f"_loaded_at = :loaded_at FROM (SELECT s.* FROM ({_latest_sql(entity)}) s JOIN {target} t "
-                f"ON {on} WHERE t.{ROW_HASH} <> s.{ROW_HASH}) s WHERE {where}"), params)
-        if latest > existing:
-            new = f"SELECT s.* FROM ({_latest_sql(entity)}) s LEFT JOIN {target} t ON {on} WHERE t.{pk0} IS NULL"
-            conn.execute(sa.text(f"INSERT INTO {target} ({all_cols}) SELECT {select}, s.{ROW_HASH}, :run_id, "
-                                 f":loaded_at FROM ({new}) s"), params)
+    if entity.write_mode == "merge" and dialect == "duckdb" and _writes_every_column(conn, entity, written):
+        _delete_insert(conn, entity, select, all_cols, params, updated, new=latest - existing)
     else:
+        changed = f"SELECT s.* FROM ({_latest_sql(entity)}) s LEFT JOIN {target} t ON {on} " \
+                  f"WHERE t.{quote(entity.primary_key[0])} IS NULL OR t.{ROW_HASH} <> s.{ROW_HASH}"
+        source = changed if entity.write_mode == "merge" else _latest_sql(entity)
+        sets = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in written if c not in entity.primary_key)
+        conflict = f" ON CONFLICT ({', '.join(quote(k) for k in entity.primary_key)}) DO UPDATE SET {sets}" \
+            if entity.write_mode == "merge" else ""
         if entity.write_mode == "replace":
             conn.execute(sa.text(f"DELETE FROM {target}"))
-        conn.execute(sa.text(f"INSERT INTO {target} ({all_cols}) SELECT {select}, s.{ROW_HASH}, :run_id, "
-                             f":loaded_at FROM ({_latest_sql(entity)}) s"), params)
+        conn.execute(sa.text(f"INSERT INTO {target} ({all_cols}) SELECT {select}, s.{ROW_HASH}, :run_id, :loaded_at "
+                             f"FROM ({source}) s{conflict}"), params)
     if entity.write_mode == "append":
         return MergeCounts(staged, inserted=latest, updated=0, unchanged=staged - latest)
     # merge and replace count against what the table held before: a full refresh of an unchanged

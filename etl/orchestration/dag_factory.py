@@ -1,7 +1,7 @@
 """Build one `<system>_sync` DAG from `mappings/<system>/`: a task group per entity file.
 
 Each group is extract -> transform -> validate -> load; only counts and watermarks travel by XCom, the
-rows wait in run-scoped Parquet files. Schedules, catch-up and tags come from `_system.yml`. Every load
+rows wait in run-scoped Arrow IPC files. Schedules, catch-up and tags come from `_system.yml`. Every load
 publishes an Asset per target table so downstream DAGs can run on data instead of the clock.
 """
 

@@ -14,6 +14,7 @@ any spawned worker, a script that ends up here must keep its top-level code unde
 from __future__ import annotations
 
 import atexit
+import logging
 import multiprocessing
 import os
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 import phonenumbers
 
+log = logging.getLogger(__name__)
 PARALLEL_MIN = 5_000  # distinct numbers; below this a worker's round trip costs more than it saves
 _pool: ProcessPoolExecutor | None = None
 
@@ -62,7 +64,9 @@ def format_all(pairs: Sequence[tuple[str, str]]) -> list[str]:
     try:
         pool = _get_pool(n - 1)
         futures: list[Future[list[str]]] = [pool.submit(format_many, s) for s in slices[1:]]
-    except (BrokenProcessPool, OSError, RuntimeError):  # no processes to be had: do it all here
+    except Exception:  # no processes to be had (a daemonic parent raises AssertionError): do it all here
+        log.warning("phone formatting: no worker processes, formatting %d numbers in-process", len(pairs))
+        _reset_pool()
         return format_many(pairs)
     out = format_many(slices[0])
     for future, part in zip(futures, slices[1:], strict=True):
