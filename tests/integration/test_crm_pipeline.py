@@ -7,9 +7,8 @@ import os
 
 import pytest
 
-from etl.config.loader import load_system, mappings_dir
-from etl.steps import RunContext, run_entity
 from tests.conftest import CRM_TOKEN, reset_pg
+from tests.helpers.pipeline import sync_system
 from tests.helpers.warehouse import (
     assert_invariant,
     expected_quarantine,
@@ -30,8 +29,7 @@ def fresh_crm():
 
 
 def sync_all(url: str, run_id: str) -> dict:
-    entities = load_system(mappings_dir() / "crm").entities
-    return {name: run_entity(e, RunContext(run_id=run_id, warehouse_url=url)) for name, e in entities.items()}
+    return sync_system("crm", url, run_id)
 
 
 def test_full_incremental_and_idle_runs_on_both_warehouses(fresh_crm, tmp_duckdb_url, pg_url):

@@ -14,6 +14,7 @@ import pytest
 from etl.config.loader import load_system, mappings_dir
 from etl.steps import RunContext, run_entity
 from tests.conftest import reset_pg
+from tests.helpers.pipeline import sync_system
 from tests.helpers.warehouse import assert_invariant, rows, runs, table_snapshot
 
 USER, PASSWORD = "hr", "hr-test-secret"
@@ -30,8 +31,7 @@ def hr_server(monkeypatch):
 
 
 def sync_all(url: str, run_id: str) -> dict:
-    entities = load_system(mappings_dir() / "hr").entities
-    return {name: run_entity(e, RunContext(run_id=run_id, warehouse_url=url)) for name, e in entities.items()}
+    return sync_system("hr", url, run_id)
 
 
 def test_full_incremental_and_idle_runs_on_both_warehouses(hr_server, tmp_duckdb_url, pg_url):

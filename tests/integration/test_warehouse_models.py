@@ -16,13 +16,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from etl.config.loader import load_system, mappings_dir
 from etl.demo.erp_db import build_erp
 from etl.demo.oa_files import write_oa_drop
 from etl.identity.crosswalk import build_crosswalks
 from etl.models.build import build_models, discover
-from etl.steps import RunContext, run_entity
 from tests.conftest import CRM_TOKEN
+from tests.helpers.pipeline import sync_system
 from tests.helpers.warehouse import rows
 
 ENTITIES = {
@@ -36,9 +35,7 @@ PLANTED_AT = "2024-06-01 00:00:00"
 
 
 def _sync(system: str, url: str, run_id: str) -> None:
-    entities = load_system(mappings_dir() / system).entities
-    for name in ENTITIES[system]:
-        run_entity(entities[name], RunContext(run_id=run_id, warehouse_url=url))
+    sync_system(system, url, run_id, only=ENTITIES[system])
 
 
 def _erp_keys(erp_url: str) -> dict[str, str]:
