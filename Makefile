@@ -27,7 +27,7 @@ install: $(VENV)/.installed
 
 ## Run every sync DAG through Airflow against the demo sources, into warehouse.duckdb; print a summary.
 demo: install
-	$(PY) -m etl.demo.run_demo
+	$(PY) -m demo.run_demo
 
 ## The whole test suite: unit, integration (real servers, DuckDB, PostgreSQL) and end-to-end (Airflow).
 test: install
@@ -46,7 +46,7 @@ bench: install
 
 ## The Airflow UI (api-server, scheduler, dag-processor, triggerer) on http://localhost:8080; Ctrl-C stops it.
 ui: install
-	$(PY) -m etl.demo.standalone
+	$(PY) -m demo.standalone
 
 clean:
 	rm -rf .airflow var warehouse.duckdb warehouse.duckdb.wal

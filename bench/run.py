@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import check, measure, peer_env
-from etl.demo.process import start_demo_server
+from demo.process import start_demo_server
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"

@@ -48,6 +48,20 @@ def pg_url() -> str:
     return url
 
 
+def pg_sibling_database(pg_url: str, suffix: str) -> str:
+    """A fresh database `<test db>_<suffix>` on the test server: suites with different ETL_TEST_PG_URL
+    databases (parallel checkouts) never share one."""
+    import sqlalchemy as sa
+
+    name = f"{sa.engine.make_url(pg_url).database}_{suffix}"
+    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return sa.engine.make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+
+
 def reset_pg(url: str) -> None:
     import sqlalchemy as sa
 
@@ -68,7 +82,7 @@ def tmp_duckdb_url(tmp_path) -> str:
 @pytest.fixture(scope="module")
 def crm_server():
     """A real demo CRM process (small, deterministic), with its connection exported as Airflow would."""
-    from etl.demo.process import start_demo_server
+    from demo.process import start_demo_server
 
     with start_demo_server("crm", seed=7, scale=0.1, token=CRM_TOKEN) as srv:
         host_port = srv.url.removeprefix("http://")

@@ -8,7 +8,7 @@ import contextlib
 
 import pytest
 
-from etl.demo import sources
+from demo import sources
 from tests.conftest import ROOT, reset_pg
 from tests.helpers.warehouse import assert_invariant, rows, runs
 

@@ -28,7 +28,7 @@ def _dag(dag_id: str):
 
 
 def test_crm_sync_twice_then_idle(airflow_db, tmp_path, monkeypatch):
-    from etl.demo.process import start_demo_server
+    from demo.process import start_demo_server
 
     url = f"duckdb:///{tmp_path / 'e2e.duckdb'}"
     monkeypatch.setenv("ETL_WAREHOUSE_URL", url)
@@ -63,7 +63,7 @@ def test_crm_sync_twice_then_idle(airflow_db, tmp_path, monkeypatch):
 
 def test_failed_run_is_recorded_and_leaves_data_untouched(airflow_db, tmp_path, monkeypatch):
     """A CRM that refuses the token: the run fails loudly, etl_runs says why, nothing is half-loaded."""
-    from etl.demo.process import start_demo_server
+    from demo.process import start_demo_server
 
     url = f"duckdb:///{tmp_path / 'fail.duckdb'}"
     monkeypatch.setenv("ETL_WAREHOUSE_URL", url)

@@ -28,8 +28,8 @@ import pytest
 import requests
 import yaml
 
-from etl.demo.oa_files import redeliver
-from etl.demo.standalone import standalone_command
+from demo.oa_files import redeliver
+from demo.standalone import standalone_command
 from tests.conftest import ROOT
 from tests.helpers.warehouse import rows
 

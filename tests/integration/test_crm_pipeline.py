@@ -21,7 +21,7 @@ from tests.helpers.warehouse import (
 
 @pytest.fixture
 def fresh_crm():
-    from etl.demo.process import start_demo_server
+    from demo.process import start_demo_server
 
     with start_demo_server("crm", seed=11, scale=0.2, token=CRM_TOKEN) as srv:
         os.environ["AIRFLOW_CONN_CRM_API"] = f"http://:{CRM_TOKEN}@{srv.url.removeprefix('http://')}"

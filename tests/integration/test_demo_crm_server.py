@@ -1,4 +1,4 @@
-"""The demo CRM as a real subprocess (etl.demo.process): auth, paging, increments, search, faults."""
+"""The demo CRM as a real subprocess (demo.process): auth, paging, increments, search, faults."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from datetime import datetime
 import pytest
 import requests
 
-from etl.demo.crm_data import CrmData, planted_dirt
-from etl.demo.process import DemoServer, start_demo_server
+from demo.crm_data import CrmData, planted_dirt
+from demo.process import DemoServer, start_demo_server
 
 TOKEN = "test-token"
 SIZES = {"owners": 5, "companies": 40, "contacts": 230, "deals": 60, "activities": 50, "tickets": 20}

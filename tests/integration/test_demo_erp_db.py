@@ -20,8 +20,8 @@ from functools import cache
 import pytest
 from sqlalchemy import Engine, create_engine, make_url, text
 
-from etl.demo import erp_db
-from etl.demo.erp_db import (
+from demo import erp_db
+from demo.erp_db import (
     KEYS,
     MISSING_FX_DATES,
     add_orders,

@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from etl.demo.hr_data import DATA_DIR, oracle_date
-from etl.demo.hr_server import HR_TZ, HrStore, parse_since
+from demo.hr_data import DATA_DIR, oracle_date
+from demo.hr_server import HR_TZ, HrStore, parse_since
 
 REPO = Path(__file__).resolve().parents[2]
 AUTH = ("hr", "hr-secret")
@@ -30,8 +30,8 @@ TABLES = ("employees", "departments", "jobs", "job_history", "locations", "count
 
 @contextlib.contextmanager
 def launch_hr(*args: str, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Start ``python -m etl.demo.hr_server --port 0`` and yield its base URL."""
-    proc = subprocess.Popen([sys.executable, "-m", "etl.demo.hr_server", "--port", "0", *args],
+    """Start ``python -m demo.hr_server --port 0`` and yield its base URL."""
+    proc = subprocess.Popen([sys.executable, "-m", "demo.hr_server", "--port", "0", *args],
                             cwd=REPO, stdout=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
     try:
         assert proc.stdout is not None

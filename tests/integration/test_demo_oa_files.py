@@ -17,8 +17,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from etl.demo.hr_data import load_hr
-from etl.demo.oa_files import (
+from demo.hr_data import load_hr
+from demo.oa_files import (
     APPROVAL_COLUMNS,
     DATA_FILE,
     TASK_COLUMNS,
@@ -160,7 +160,7 @@ def test_redeliver_identical_or_with_one_value_changed(tmp_path: Path, drop: Pat
 
 def test_cli_writes_a_drop(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "etl.demo.oa_files", "--landing", str(tmp_path / "in"), "--bad"],
+        [sys.executable, "-m", "demo.oa_files", "--landing", str(tmp_path / "in"), "--bad"],
         cwd=REPO, capture_output=True, text=True, check=True)
     printed = [Path(line) for line in result.stdout.splitlines()]
     assert len(printed) == 10 and all(p.exists() for p in printed)

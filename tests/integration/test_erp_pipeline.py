@@ -14,10 +14,10 @@ import sqlalchemy as sa
 
 from etl.config.loader import load_system, mappings_dir
 from etl.config.schema import Incremental
-from etl.demo.erp_db import add_orders, build_erp, touch_erp
+from demo.erp_db import add_orders, build_erp, touch_erp
 from etl.load.warehouse import with_driver
 from etl.steps import RunContext, run_entity
-from tests.conftest import reset_pg
+from tests.conftest import pg_sibling_database, reset_pg
 from tests.helpers.warehouse import assert_invariant, rows, runs
 
 NORTHWIND = {"customers": 91, "products": 77, "orders": 830, "order_lines": 2155, "invoices": 809,
@@ -69,8 +69,8 @@ def sqlite_case(tmp_path_factory) -> Iterator[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def postgresql_case(pg_url) -> Iterator[tuple[str, str]]:
-    """The ERP in database erp_test, the warehouse in $ETL_TEST_PG_URL (etl_test), both on the test server."""
-    erp_url = sa.engine.make_url(pg_url).set(database="erp_test").render_as_string(hide_password=False)
+    """The ERP in database <test db>_erp, the warehouse in $ETL_TEST_PG_URL, both on the test server."""
+    erp_url = pg_sibling_database(pg_url, "erp")
     build_erp(erp_url, seed=42)
     reset_pg(pg_url)
     yield erp_url, pg_url

@@ -23,7 +23,7 @@ ENTITIES = ("employees", "departments", "jobs", "job_history", "locations")
 
 @pytest.fixture
 def hr_server(monkeypatch):
-    from etl.demo.process import start_demo_server
+    from demo.process import start_demo_server
 
     with start_demo_server("hr", user=USER, password=PASSWORD) as srv:
         monkeypatch.setenv("AIRFLOW_CONN_HR_API", f"http://{USER}:{PASSWORD}@{srv.url.removeprefix('http://')}")
@@ -80,7 +80,7 @@ def test_full_incremental_and_idle_runs_on_both_warehouses(hr_server, tmp_duckdb
 
 def test_oa_approvers_are_hr_employees(hr_server, tmp_duckdb_url):
     """The point of person_email: every approver and assignee in an OA drop is found in HR."""
-    from etl.demo.oa_files import build_drop
+    from demo.oa_files import build_drop
 
     sync_all(tmp_duckdb_url, "hr-join")
     people = {r[0] for r in rows(tmp_duckdb_url, "SELECT person_email FROM stg_hr__employees")}

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from etl.demo.erp_db import build_erp
-from etl.demo.oa_files import write_oa_drop
+from demo.erp_db import build_erp
+from demo.oa_files import write_oa_drop
 from etl.identity.crosswalk import build_crosswalks
 from etl.models.build import build_models, discover
-from tests.conftest import CRM_TOKEN
+from tests.conftest import CRM_TOKEN, pg_sibling_database
 from tests.helpers.pipeline import sync_system
 from tests.helpers.warehouse import rows
 
@@ -105,24 +105,14 @@ people:
     return path
 
 
-def _pg_database(pg_url: str, name: str) -> str:
-    """A database of our own on the test server, so parallel suites resetting etl_test do not collide."""
-    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    admin.dispose()
-    return sa.engine.make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-
-
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, pg_url) -> dict:
     """Both warehouses loaded by the pipelines, then crosswalks and models built; {name: url} + picks."""
-    from etl.demo.process import start_demo_server
+    from demo.process import start_demo_server
 
     folder = tmp_path_factory.mktemp("warehouse_models")
     warehouses = {"duckdb": f"duckdb:///{folder / 'warehouse.duckdb'}",
-                  "postgres": _pg_database(pg_url, "etl_test_identity")}
+                  "postgres": pg_sibling_database(pg_url, "identity")}
     erp_url = f"sqlite:///{folder / 'erp.sqlite'}"
     build_erp(erp_url, seed=42)
     with (pytest.MonkeyPatch.context() as mp,

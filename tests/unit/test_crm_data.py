@@ -1,4 +1,4 @@
-"""The demo CRM's data generator (etl.demo.crm_data), without a server: determinism, keys, dirt, mutations."""
+"""The demo CRM's data generator (demo.crm_data), without a server: determinism, keys, dirt, mutations."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 import phonenumbers
 import pytest
 
-from etl.demo.crm_data import PLACES, STAGES, CrmData, iso, planted_dirt, sizes_for
+from demo.crm_data import PLACES, STAGES, CrmData, iso, planted_dirt, sizes_for
 
 SIZES = {"owners": 12, "companies": 600, "contacts": 4000, "deals": 2000, "activities": 400, "tickets": 300}
 FOREIGN_KEYS = {"hubspot_owner_id": "owners", "associatedcompanyid": "companies",

@@ -251,7 +251,7 @@ def test_schedule_on_file_settings():
 
 
 def test_person_email_matches_the_oa_address_scheme():
-    from etl.demo.oa_files import person_email as reference
+    from demo.oa_files import person_email as reference
 
     first = ["Steven", "Jose Manuel", "Ñoño", None, "Lex"]
     last = ["King", "Urman", "O'Neill", "Garcia", None]

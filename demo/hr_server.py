@@ -8,7 +8,7 @@ and ``?modified_since=<ISO>`` (strictly greater, ordered by last_modified then p
 an incremental sync resume. ``POST /_admin/mutate`` changes a seeded share of employees with a
 later ``last_modified`` so incremental runs have something to pick up; admin routes need no auth.
 
-Run: ``python -m etl.demo.hr_server --port 0`` prints ``LISTENING http://127.0.0.1:PORT`` first.
+Run: ``python -m demo.hr_server --port 0`` prints ``LISTENING http://127.0.0.1:PORT`` first.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from etl.demo.hr_data import PRIMARY_KEYS, load_hr
+from demo.hr_data import PRIMARY_KEYS, load_hr
 
 HR_TZ = dt.timezone(dt.timedelta(hours=2))
 EMAIL_DOMAIN = "hr.example"

@@ -14,7 +14,7 @@ steps decided earlier keep their values, pending steps get decided. Everything i
 seed and batch (never the clock), so the same arguments give byte-identical files. ``write_bad_files``
 adds files a loader must quarantine, and ``redeliver`` re-sends a file, as is or corrected.
 
-CLI: ``python -m etl.demo.oa_files --landing var/oa/landing [--seed 42] [--batch 1] [--bad]``.
+CLI: ``python -m demo.oa_files --landing var/oa/landing [--seed 42] [--batch 1] [--bad]``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from pathlib import Path
 import orjson
 from openpyxl import Workbook
 
-from etl.demo.hr_data import load_hr
+from demo.hr_data import load_hr
 
 DATA_FILE = Path(__file__).parent / "data" / "oracle_po" / "POList.json"
 DOCS_PER_FILE = 25

@@ -12,11 +12,13 @@ demo server follows one convention, which is all this module relies on: it takes
 
 from __future__ import annotations
 
+import os
 import selectors
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,9 +42,16 @@ class DemoServer:
         return response.json()
 
 
+def demo_env() -> dict[str, str]:
+    """The environment with the project root on PYTHONPATH: `demo` is not part of the installed package."""
+    root = str(Path(__file__).resolve().parents[1])
+    paths = [root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
+
+
 def module_for(name: str) -> str:
-    """"crm" -> "etl.demo.crm_server"; a dotted name is taken as the module itself."""
-    return name if "." in name else f"etl.demo.{name}_server"
+    """"crm" -> "demo.crm_server"; a dotted name is taken as the module itself."""
+    return name if "." in name else f"demo.{name}_server"
 
 
 def command_line(name: str, extra_args: Sequence[str] = (), **options: Any) -> list[str]:
@@ -63,7 +72,7 @@ def start_demo_server(name: str, *, extra_args: Sequence[str] = (), timeout: flo
     """Run demo server `name` until the block ends; its stderr is kept and shown if it fails to start."""
     with tempfile.TemporaryFile() as stderr:
         process = subprocess.Popen(command_line(name, extra_args, **options), stdout=subprocess.PIPE,
-                                   stderr=stderr, text=True)
+                                   stderr=stderr, text=True, env=demo_env())
         try:
             yield DemoServer(_wait_listening(process, stderr, timeout), process)
         finally:

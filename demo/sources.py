@@ -15,7 +15,7 @@ Starter = Callable[[Path], contextlib.AbstractContextManager[dict[str, str]]]
 
 @contextlib.contextmanager
 def crm(workdir: Path) -> Iterator[dict[str, str]]:
-    from etl.demo.process import start_demo_server
+    from demo.process import start_demo_server
 
     token = os.environ.get("DEMO_CRM_TOKEN", "demo-token")
     scale = float(os.environ.get("DEMO_SCALE", "1.0"))
@@ -26,7 +26,7 @@ def crm(workdir: Path) -> Iterator[dict[str, str]]:
 @contextlib.contextmanager
 def hr(workdir: Path) -> Iterator[dict[str, str]]:
     """The demo HR API (page-number paging, HTTP Basic auth) as connection `hr_api`."""
-    from etl.demo.process import start_demo_server
+    from demo.process import start_demo_server
 
     user = os.environ.get("DEMO_HR_USER", "hr")
     password = os.environ.get("DEMO_HR_PASSWORD", "hr-secret")
@@ -43,7 +43,7 @@ def oa(workdir: Path) -> Iterator[dict[str, str]]:
     """
     from etl.config.loader import load_system, mappings_dir
     from etl.config.schema import FileSource
-    from etl.demo.oa_files import write_oa_drop
+    from demo.oa_files import write_oa_drop
     from etl.sources.files import landing_dir
 
     entities = load_system(mappings_dir() / "oa").entities.values()
@@ -61,7 +61,7 @@ def erp(workdir: Path) -> Iterator[dict[str, str]]:
     `erp_db.touch_erp` or `add_orders`) are kept, and a second demo run finds nothing new to load.
     The build itself is deterministic (seeded values and updated_at stamps), so a rebuild changes nothing.
     """
-    from etl.demo.erp_db import build_erp, row_counts
+    from demo.erp_db import build_erp, row_counts
 
     path = (workdir / "erp.sqlite").resolve()
     url = f"sqlite:///{path}"

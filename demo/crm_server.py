@@ -1,4 +1,4 @@
-"""Demo CRM: an HTTP server shaped like HubSpot's CRM v3 objects API, serving etl.demo.crm_data.
+"""Demo CRM: an HTTP server shaped like HubSpot's CRM v3 objects API, serving demo.crm_data.
 
 It gives extraction code, tests, `make demo` and benchmarks a real network source to sync from: bearer
 auth, cursor paging in (updatedAt, id) order so no record is skipped or repeated while data changes between
@@ -6,7 +6,7 @@ pages, `updatedAfter` and search filters for incremental loads, and injectable f
 Retry-After, 500, slow answers, dropped connections) to exercise retries. `/_admin/...` endpoints (no auth,
 never faulted) mutate the data, set faults and report which records carry planted dirt.
 
-    python -m etl.demo.crm_server --port 0 --seed 42 --scale 1.0 [--contacts 1000000] [--rate-429 0.1]
+    python -m demo.crm_server --port 0 --seed 42 --scale 1.0 [--contacts 1000000] [--rate-429 0.1]
 
 prints `LISTENING http://127.0.0.1:<port>` on its first stdout line once it accepts connections.
 """
@@ -32,7 +32,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import orjson
 
-from etl.demo.crm_data import BASE_SIZES, ENTITIES, CrmData, Key, planted_dirt
+from demo.crm_data import BASE_SIZES, ENTITIES, CrmData, Key, planted_dirt
 
 OBJECT_TYPES = tuple(e for e in ENTITIES if e != "owners")
 _OBJECTS = re.compile(r"^/crm/v3/objects/([^/]+)(/search)?/?$")
@@ -280,7 +280,7 @@ def _search_after(body: dict) -> int | None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m etl.demo.crm_server", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m demo.crm_server", description=__doc__.split("\n\n")[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0 picks a free port (see the LISTENING line)")
     p.add_argument("--seed", type=int, default=42)

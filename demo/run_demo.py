@@ -18,7 +18,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from etl.config.loader import PROJECT_ROOT, load_all
-from etl.demo import sources
+from demo import sources
 from etl.load.warehouse import engine_for, warehouse_url
 
 SUMMARY_COLS = ("pipeline", "entity", "status", "extracted", "filtered", "quarantined", "inserted",

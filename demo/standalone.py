@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 from etl.config.loader import PROJECT_ROOT, load_all
-from etl.demo import sources
-from etl.demo.run_demo import demo_sources
+from demo import sources
+from demo.run_demo import demo_sources
 
 UI_SETTINGS = {
     "AIRFLOW__CORE__PARALLELISM": "4",
