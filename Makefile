@@ -16,11 +16,11 @@ export ETL_TEST_PG_URL ?= postgresql://etl:etl@127.0.0.1:5432/etl_test
 
 .PHONY: install demo test check bench ui clean
 
-$(VENV)/.installed: requirements.lock pyproject.toml
+$(VENV)/.installed: uv.lock pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q uv==$(UV_VERSION)
-	$(VENV)/bin/uv pip install -q --python $(PY) --compile-bytecode -r requirements.lock
-	$(VENV)/bin/uv pip install -q --python $(PY) --no-deps -e .
+	# pyproject.toml is the one list of dependencies, uv.lock pins them; --inexact keeps uv itself
+	$(VENV)/bin/uv sync -q --frozen --inexact --all-extras --compile-bytecode --python $(PY)
 	touch $@
 
 install: $(VENV)/.installed
