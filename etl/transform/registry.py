@@ -38,6 +38,8 @@ def derive_column(table: pa.Table, spec: Derive) -> pa.Array:
     if spec.concat is not None:
         parts = [_operand(table, t) for t in spec.concat]
         joined = pc.binary_join_element_wise(*parts, "", null_handling="replace", null_replacement="")
+        if isinstance(joined, pa.Scalar):  # only literals ('=USD'): the same text on every row
+            joined = pa.repeat(joined, table.num_rows)
         joined = pc.utf8_trim_whitespace(joined)
         return pc.if_else(pc.equal(joined, ""), pa.scalar(None, pa.string()), joined)
     if spec.coalesce is not None:
@@ -108,3 +110,18 @@ def person_email(first_name: pa.Array, last_name: pa.Array, domain: str = "") ->
 @register("equals")
 def equals(arr: pa.Array, value=None) -> pa.Array:
     return pc.equal(arr, pa.scalar(value).cast(arr.type))
+
+
+@register("format_date")
+def format_date(value: pa.Array, format: str = "%Y-%m-%d") -> pa.Array:  # noqa: A002 - the YAML's word
+    """A date or timestamp as text in a target system's own format, e.g. '%Y%m%d' or '%d.%m.%Y'."""
+    if pa.types.is_date(value.type):
+        value = pc.cast(value, pa.timestamp("s"))
+    return pc.strftime(value, format)
+
+
+@register("minor_units")
+def minor_units(amount: pa.Array, digits: int = 2) -> pa.Array:
+    """An amount as an integer count of minor units (cents): 12.345 -> 1235 (half away from zero)."""
+    scaled = pc.multiply(pc.cast(amount, pa.decimal128(24, 6)), pa.scalar(10 ** digits, pa.decimal128(12, 0)))
+    return pc.cast(pc.round(scaled, 0, round_mode="half_towards_infinity"), pa.int64())

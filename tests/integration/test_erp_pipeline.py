@@ -12,16 +12,16 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 import sqlalchemy as sa
 
+from demo.erp_db import add_orders, build_erp, touch_erp
 from etl.config.loader import load_system, mappings_dir
 from etl.config.schema import Incremental
-from demo.erp_db import add_orders, build_erp, touch_erp
 from etl.load.warehouse import with_driver
 from etl.steps import RunContext, run_entity
 from tests.conftest import pg_sibling_database, reset_pg
 from tests.helpers.warehouse import assert_invariant, rows, runs
 
 NORTHWIND = {"customers": 91, "products": 77, "orders": 830, "order_lines": 2155, "invoices": 809,
-             "sales_reps": 9, "fx_rates": 5 * 654 - 4}  # 654 business days x 5 currencies, 4 BRL gaps
+             "sales_reps": 9, "fx_rates": 5 * (654 + 1044) - 4}  # business days 1996-98 + 2023-26 x 5, 4 BRL gaps
 NO_RATE = {"10379": "1996-12-11", "10541": "1997-05-19", "10647": "1997-08-27", "10903": "1998-02-24",
            "10905": "1998-02-24"}  # BRL orders placed on the days the ERP has no BRL rate
 CENT = Decimal("0.01")
