@@ -49,7 +49,8 @@ def _has_table(conn, name: str) -> bool:
 def recent_runs(url: str | None = None, limit: int = 20, pipeline: str | None = None,
                 status: str | None = None) -> list[RunRow]:
     """The newest `limit` audit rows, newest first (an empty list when nothing ever ran)."""
-    where, params = [], {"n": limit}
+    where: list[str] = []
+    params: dict[str, object] = {"n": limit}
     if pipeline:
         where.append("pipeline = :p")
         params["p"] = pipeline if pipeline.endswith("_sync") else f"{pipeline}_sync"

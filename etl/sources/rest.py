@@ -42,6 +42,7 @@ class ExtractStats:
     bytes: int = 0
     seconds: float = 0.0
     max_cursor: str | None = None  # largest incremental cursor value seen, as the source wrote it
+    total: int | None = None  # records the source says it will send, when it says so (progress ETA)
 
 
 def iter_batches(
@@ -66,6 +67,7 @@ def iter_batches(
         pager = make_paginator(cfg.paginator, url, _params(cfg, watermark), cfg.page_size, cfg.max_pages)
         for page in iter_pages(client, pager, cfg.records_path, cfg.method, prefetch):
             _count(stats, client, page.number, len(page.records), started)
+            stats.total = pager.total_records
             for table in batcher.add(page.records):
                 yield _tracked(table, tracker, stats)
             if page.number % LOG_EVERY_PAGES == 0:
