@@ -147,6 +147,8 @@ class PageNumberPaginator(Paginator):
             )
         if not records or (total is not None and self.page - self.cfg.start_page + 1 >= total):
             return None
+        if _says_no_more(response.body, self.cfg.has_more_path):
+            return None
         self.page += 1
         return PageRequest(self.url, {**self.params, self.cfg.page_param: self.page}, self.page)
 
@@ -169,7 +171,9 @@ class OffsetPaginator(Paginator):
             )
         # A short page ends the walk only without a total: servers that cap the page size below
         # the one we asked for would otherwise stop us after the first page.
-        if not records or (total is None and len(records) < self.page_size):
+        if not records or _says_no_more(response.body, self.cfg.has_more_path):
+            return None
+        if total is None and self.cfg.has_more_path is None and len(records) < self.page_size:
             return None
         self.offset += len(records)
         if total is not None and self.offset >= total:
@@ -191,6 +195,11 @@ def make_paginator(
     cfg: PaginatorConfig, url: str, params: dict[str, Any], page_size: int, max_pages: int
 ) -> Paginator:
     return STYLES[cfg.type](cfg, url, params, page_size, max_pages)
+
+
+def _says_no_more(body: Any, path: str | None) -> bool:
+    """`has_more_path` holds false (Zoho `info.more_records`, Pipedrive `more_items_in_collection`)."""
+    return path is not None and get_path(body, path) in (False, "false", None)
 
 
 def _number_at(body: Any, path: str | None) -> float | None:
