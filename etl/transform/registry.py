@@ -112,6 +112,14 @@ def equals(arr: pa.Array, value=None) -> pa.Array:
     return pc.equal(arr, pa.scalar(value).cast(arr.type))
 
 
+@register("is_in")
+def is_in(arr: pa.Array, values: list | None = None) -> pa.Array:
+    """True when the value is one of `values` (e.g. the closed stages); null stays null."""
+    if not values:
+        raise ValueError("derive function is_in needs kwargs: {values: [...]}")
+    return pc.is_in(arr, value_set=pa.array(values).cast(arr.type))
+
+
 @register("format_date")
 def format_date(value: pa.Array, format: str = "%Y-%m-%d") -> pa.Array:  # noqa: A002 - the YAML's word
     """A date or timestamp as text in a target system's own format, e.g. '%Y%m%d' or '%d.%m.%Y'."""
