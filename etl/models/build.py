@@ -19,6 +19,7 @@ import sqlalchemy as sa
 import yaml
 
 from etl.load.warehouse import quote, transaction
+from etl.models.settings import write_settings
 from etl.models.staging import ensure_staging_tables
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,7 @@ def build_models(url: str | None = None, sql_dir: Path = SQL_DIR) -> dict[str, i
     counts: dict[str, int] = {}
     with transaction(url) as conn:
         ensure_staging_tables(conn)
+        write_settings(conn)
         for model in order:
             started = time.monotonic()
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {quote(model.name)}"))
