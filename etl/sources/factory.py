@@ -18,7 +18,8 @@ def iter_source_batches(entity: Entity, watermark: str | None, stats: ExtractSta
     if src.kind == "rest":
         from etl.sources.rest import iter_batches
 
-        return iter_batches(src, get_connection(src.connection), watermark, stats)
+        interval = (getattr(ctx, "data_interval_start", None), getattr(ctx, "data_interval_end", None))
+        return iter_batches(src, get_connection(src.connection), watermark, stats, interval=interval)
     if src.kind == "sql":
         from etl.sources.sql import iter_batches as sql_batches
 
