@@ -13,11 +13,14 @@ from dataclasses import dataclass
 from tests.helpers.http_server import serve
 
 from .base import VendorApi
+from .dynamics365 import Dynamics365Api
+from .hubspot import HubspotApi
 from .salesforce import SalesforceApi
 from .store import Store
 
 TOKEN = "preset-test-token"
-VENDORS: dict[str, type[VendorApi]] = {"salesforce": SalesforceApi}
+VENDORS: dict[str, type[VendorApi]] = {"salesforce": SalesforceApi, "hubspot": HubspotApi,
+                                     "dynamics365": Dynamics365Api}
 
 
 @dataclass
