@@ -15,12 +15,15 @@ from tests.helpers.http_server import serve
 from .base import VendorApi
 from .dynamics365 import Dynamics365Api
 from .hubspot import HubspotApi
+from .pipedrive import PipedriveApi
 from .salesforce import SalesforceApi
 from .store import Store
+from .zoho import ZohoApi
 
 TOKEN = "preset-test-token"
 VENDORS: dict[str, type[VendorApi]] = {"salesforce": SalesforceApi, "hubspot": HubspotApi,
-                                     "dynamics365": Dynamics365Api}
+                                     "dynamics365": Dynamics365Api, "pipedrive": PipedriveApi,
+                                     "zoho": ZohoApi}
 
 
 @dataclass

@@ -88,7 +88,7 @@ class Dynamics365Api(VendorApi):
         if "$filter" in req.query:
             m = FILTER.match(req.query["$filter"].strip())
             if not m:
-                return _error(400, "0x80060888", f"The query parameter $filter is not supported: {req.query['$filter']}")
+                return _error(400, "0x80060888", f"$filter not supported: {req.query['$filter']}")
             since = datetime.fromisoformat(m.group(1).replace("Z", "+00:00"))
         if req.query.get("$orderby", "modifiedon asc") != "modifiedon asc":
             return _error(400, "0x80060888", "this test server sorts by modifiedon asc only")

@@ -107,7 +107,8 @@ class HubspotApi(VendorApi):
 
     def unauthorized(self) -> Reply:
         return Reply(401, {"status": "error", "message": "Authentication credentials not found.",
-                           "correlationId": "c0ffee00-0000-4000-8000-000000000001", "category": "INVALID_AUTHENTICATION"})
+                           "correlationId": "c0ffee00-0000-4000-8000-000000000001",
+                           "category": "INVALID_AUTHENTICATION"})
 
     def rate_limited(self) -> Reply:
         return Reply(429, {"status": "error", "message": "You have reached your secondly limit.",
