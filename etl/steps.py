@@ -22,6 +22,7 @@ from etl.config.schema import Entity
 from etl.load import audit
 from etl.load.merge import bulk_append, ensure_target, merge_stage, stage_batches
 from etl.load.warehouse import transaction
+from etl.ops import progress
 from etl.sources.factory import ExtractStats, iter_source_batches, source_hooks
 from etl.transform.mapping import ERRORS, SRC_ROW, map_batch
 from etl.transform.pii import protect
@@ -73,9 +74,9 @@ def extract(entity: Entity, ctx: RunContext) -> dict:
     started = time.monotonic()
     watermark = audit.start_run(ctx.run_id, entity.pipeline, entity.entity, ctx.warehouse_url)
     stats = ExtractStats()
-    files, rows = runfiles.write_parts(
-        _folder(entity, ctx, "raw"), iter_source_batches(entity, watermark, stats, ctx)
-    )
+    batches = progress.track(iter_source_batches(entity, watermark, stats, ctx),
+                             f"{entity.system}.{entity.entity} extract", lambda: stats.total)
+    files, rows = runfiles.write_parts(_folder(entity, ctx, "raw"), batches)
     seconds = time.monotonic() - started
     result = {"extracted": rows, "parts": files, "pages": stats.pages, "retries": stats.retries,
               "watermark_from": watermark, "watermark_to": stats.max_cursor or watermark,

@@ -392,6 +392,21 @@ class Schedule(Strict):
     poll_s: float = Field(2.0, gt=0, le=300)  # on_file: seconds between two looks at the landing folder
 
 
+DURATION_RE = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*$")
+
+
+def duration_seconds(text: str) -> int:
+    """'26h', '2d', '1h30m', '45m' -> seconds; anything else is a ValueError naming the format."""
+    match = DURATION_RE.match(text or "")
+    if not match or not any(match.groups()):
+        raise ValueError(f"duration {text!r}: expected a number of days, hours and/or minutes, e.g. 26h, 2d, 1h30m")
+    d, h, m = (int(g or 0) for g in match.groups())
+    seconds = ((d * 24 + h) * 60 + m) * 60
+    if seconds <= 0:
+        raise ValueError(f"duration {text!r} must be longer than zero")
+    return seconds
+
+
 class Conform(Strict):
     """Which conformed CRM core table (etl.models.conform) this entity feeds, and with which columns."""
 
@@ -419,6 +434,20 @@ class Entity(Strict):
     depends_on: list[str] = []  # entities of the same system loaded before this one is transformed
     quality: Quality = Quality()
     conform: Conform | None = None  # feeds a conformed CRM core table (crm_deals, ...), see etl.models.conform
+    # Maximum age of the data: the freshness check alerts when the last successful load is older
+    # (e.g. 26h for a daily source; usually set once in _system.yml defaults). None: not checked.
+    freshness: str | None = None
+
+    @field_validator("freshness")
+    @classmethod
+    def _duration(cls, v: str | None) -> str | None:
+        if v is not None:
+            duration_seconds(str(v))
+        return v
+
+    @property
+    def freshness_s(self) -> int | None:
+        return duration_seconds(self.freshness) if self.freshness else None
 
     @model_validator(mode="after")
     def _consistent(self) -> Entity:

@@ -54,6 +54,7 @@ class Paginator:
         self.cfg, self.url, self.params = cfg, url, params
         self.page_size, self.max_pages = page_size, max_pages
         self.pages = 0
+        self.total_records: int | None = None  # when the server reports a total (progress shows an ETA)
         self._seen: dict[Any, int] = {}  # token -> page number that requested it
         self._last_page: tuple[int, bytes] | None = None
 
@@ -137,6 +138,8 @@ class PageNumberPaginator(Paginator):
 
     def _next(self, response: Response, records: list[Any]) -> PageRequest | None:
         total = _number_at(response.body, self.cfg.total_pages_path)
+        if total is not None and self.total_records is None:  # an estimate: the last page may be short
+            self.total_records = int(total) * max(len(records), 1)
         if records and self._repeats_last_page(records):
             raise PaginationError(
                 f"{self.url}: pagination loop after {self.pages} pages: page {self.page} returned the same "
@@ -159,6 +162,8 @@ class OffsetPaginator(Paginator):
 
     def _next(self, response: Response, records: list[Any]) -> PageRequest | None:
         total = _number_at(response.body, self.cfg.total_path)
+        if total is not None:
+            self.total_records = int(total)
         if records and self._repeats_last_page(records):
             raise PaginationError(
                 f"{self.url}: pagination loop after {self.pages} pages: offset {self.offset} returned the "

@@ -44,6 +44,7 @@ class ExtractStats:
     bytes: int = 0
     seconds: float = 0.0
     max_cursor: str | None = None  # largest incremental cursor value seen, as the source wrote it
+    total: int | None = None  # records the source says it will send, when it says so (progress ETA)
     restarts: int = 0  # queries restarted after an expired server cursor (source.restart_on)
 
 
@@ -93,6 +94,7 @@ def _walk(cfg: RestSource, conn: ConnectionInfo, client: HttpClient, moments: di
         pager = make_paginator(cfg.paginator, url, _params(cfg, moments), cfg.page_size, cfg.max_pages)
         try:
             for page in iter_pages(client, pager, cfg.records_path, cfg.method, prefetch):
+                stats.total = pager.total_records
                 yield done_pages + page.number, resume.admit(page.records) if resume else page.records
             return
         except HttpError as exc:
