@@ -12,12 +12,15 @@ import datetime as dt
 from airflow.sdk import DAG, Asset, TaskGroup, get_current_context, task
 
 from etl.config.loader import load_system, mappings_dir
+from etl.ops.notify import alert_notifier
 
 DEFAULT_ARGS = {
     "owner": "data-engineering",
     "retries": 2,
     "retry_delay": dt.timedelta(seconds=20),
     "retry_exponential_backoff": True,
+    # once a task has failed for good: webhook / e-mail per the etl_alert_* connections, else a log line
+    "on_failure_callback": alert_notifier(),
 }
 
 
