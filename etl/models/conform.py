@@ -141,7 +141,7 @@ def conformed_models(model_cls, systems: dict | None = None) -> dict:
     """The six core tables as `etl.models.build.Model`s with generated SQL, from the loaded mappings."""
     from etl.config.loader import load_all, mappings_dir
 
-    systems = load_all() if systems is None else systems
+    systems = load_all(strict=False) if systems is None else systems  # a broken file disables only its entity
     by_table: dict[str, list] = {t: [] for t in CONTRACT}
     for cfg in systems.values():
         for e in cfg.entities.values():
