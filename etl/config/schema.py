@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from etl.columns import FILE_COLUMN  # re-exported: a mapping names it as `source: _file`
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -102,9 +104,6 @@ class SqlSource(Strict):
         if self.window and self.incremental is None:
             raise ValueError("window: data_interval needs incremental.cursor_field (the column it uses)")
         return self
-
-
-FILE_COLUMN = "_file"  # raw column a file source adds to every row: the name of the file it came from
 
 
 class FileSource(Strict):

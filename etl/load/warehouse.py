@@ -18,9 +18,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from etl.config.loader import PROJECT_ROOT
+from etl.dburl import with_driver
 
 log = logging.getLogger(__name__)
 DEFAULT_URL = "duckdb:///warehouse.duckdb"
+__all__ = ["transaction", "with_driver", "warehouse_url", "engine_for", "dialect_of", "quote"]
 LOCK_WAIT_S = float(os.environ.get("ETL_DUCKDB_LOCK_WAIT_S", "300"))
 # DuckDB's own default is 80% of RAM: a 1M-row load then peaked at 2.2 GB, mostly the stage table.
 # With a cap DuckDB spills to `<file>.tmp` instead, and a load's memory no longer grows with its size
@@ -44,14 +46,6 @@ def warehouse_url() -> str:
         rel = url.removeprefix("duckdb:///")
         if rel and rel != ":memory:":
             url = f"duckdb:///{(PROJECT_ROOT / rel).resolve()}"
-    return url
-
-
-def with_driver(url: str) -> str:
-    """`postgresql://` means psycopg2 here (SQLAlchemy 2.1 would otherwise pick psycopg 3)."""
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg2://" + url.removeprefix(prefix)
     return url
 
 

@@ -136,4 +136,5 @@ def build_models(url: str | None = None, sql_dir: Path = SQL_DIR) -> dict[str, i
             counts[model.name] = count
             log.info("%s.%s: %d rows in %.2fs", model.layer, model.name, counts[model.name],
                      time.monotonic() - started)
+    log.info("models built: %s", ", ".join(f"{k} {v}" for k, v in counts.items()))
     return counts

@@ -71,9 +71,9 @@ def landing_asset(cfg) -> Asset:
 
 def _tasks():
     """Task bodies are imported when a task runs, never while the DAG file is parsed."""
-    from etl.orchestration import tasks
+    from etl.orchestration import callables
 
-    return tasks
+    return callables
 
 
 def _entity_group(system: str, entity) -> tuple:
@@ -122,3 +122,11 @@ def build_dag(system: str, doc_md: str | None = None, schedule=None) -> DAG:
             for dep in entity.depends_on:  # e.g. fx_rates loaded before orders are converted with them
                 groups[dep][1] >> groups[name][0]
     return dag
+
+
+def source_assets() -> list[Asset]:
+    """The Asset of every staging table the mappings load (the ones `<system>_sync` publishes)."""
+    from etl.config.loader import load_all
+
+    targets = sorted({e.target for cfg in load_all().values() for e in cfg.entities.values()})
+    return [asset_for(t) for t in targets]

@@ -15,33 +15,23 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
 
-from etl.config.schema import Incremental, RestSource
+from etl.config.schema import RestSource
+from etl.sources.base import ExtractStats
 from etl.sources.connections import ConnectionInfo
 from etl.sources.http import HttpClient
 from etl.sources.pagination import iter_pages, make_paginator
-from etl.sources.records import CursorTracker, parse_moment, to_table
+from etl.sources.records import CursorTracker, to_table
+from etl.state import format_moment, watermark_param
 
 log = logging.getLogger("etl.sources.rest")
 
 CONVERT_ROWS = 2_000  # records parsed per Arrow conversion: large enough to amortise, small enough for cache
 LOG_EVERY_PAGES = 10
-
-
-@dataclass
-class ExtractStats:
-    pages: int = 0
-    records: int = 0
-    requests: int = 0
-    retries: int = 0
-    bytes: int = 0
-    seconds: float = 0.0
-    max_cursor: str | None = None  # largest incremental cursor value seen, as the source wrote it
+__all__ = ["ExtractStats", "format_moment", "iter_batches", "watermark_param"]
 
 
 def iter_batches(
@@ -74,30 +64,6 @@ def iter_batches(
             yield _tracked(table, tracker, stats)
         _count(stats, client, stats.pages, 0, started)
     _log_progress(conn.conn_id, cfg.path, stats, final=True)
-
-
-def watermark_param(inc: Incremental, watermark: str | None) -> str | None:
-    """The value of `inc.param`: the watermark minus `lag_s`, else `initial`, else None (full read)."""
-    if watermark:
-        moment = parse_moment(watermark) - timedelta(seconds=inc.lag_s)
-    elif inc.initial:
-        moment = parse_moment(inc.initial)
-    else:
-        return None
-    return format_moment(moment, inc.param_format)
-
-
-def format_moment(moment: datetime, fmt: str) -> str:
-    """Render for the server; sub-unit parts are truncated, so the request never skips a record."""
-    utc = moment.astimezone(UTC)
-    if fmt == "iso":
-        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-    since_epoch = utc - datetime(1970, 1, 1, tzinfo=UTC)
-    if fmt == "epoch_ms":
-        return str(since_epoch // timedelta(milliseconds=1))
-    if fmt == "epoch_s":
-        return str(since_epoch // timedelta(seconds=1))
-    return utc.date().isoformat()
 
 
 def _params(cfg: RestSource, watermark: str | None) -> dict[str, Any]:

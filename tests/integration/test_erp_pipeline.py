@@ -12,9 +12,9 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 import sqlalchemy as sa
 
+from demo.erp_db import add_orders, build_erp, touch_erp
 from etl.config.loader import load_system, mappings_dir
 from etl.config.schema import Incremental
-from demo.erp_db import add_orders, build_erp, touch_erp
 from etl.load.warehouse import with_driver
 from etl.steps import RunContext, run_entity
 from tests.conftest import pg_sibling_database, reset_pg
