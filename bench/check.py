@@ -60,7 +60,11 @@ def _fmt(value: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    path = Path((argv or sys.argv[1:] or [str(DEFAULT)])[0])
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench.check", description="PASS/FAIL per benchmark target")
+    parser.add_argument("path", nargs="?", type=Path, default=DEFAULT, help=f"results file (default {DEFAULT})")
+    path = parser.parse_args(sys.argv[1:] if argv is None else argv).path
     report = json.loads(path.read_text())
     checked = lines(report)
     print(f"\ntargets ({path.name}{', QUICK run' if report.get('quick') else ''}):")

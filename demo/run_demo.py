@@ -59,7 +59,32 @@ def print_table(rows: list[tuple]) -> None:
         print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
 
 
-def main() -> int:
+def parse_args(argv: list[str] | None = None):
+    """Only --help for now: the demo takes its settings from the environment (ETL_WAREHOUSE_URL, ...)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m demo.run_demo", description=__doc__.split("\n\n")[0],
+                                     epilog="Settings come from the environment: ETL_WAREHOUSE_URL, AIRFLOW_HOME "
+                                            "(the Makefile sets it to .airflow).")
+    return parser.parse_args(argv)
+
+
+AIRFLOW_DEFAULTS = {  # what the Makefile exports, so `python -m demo.run_demo` alone never uses ~/airflow
+    "AIRFLOW_HOME": str(PROJECT_ROOT / ".airflow"),
+    "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+}
+
+
+def airflow_environment() -> None:
+    for key, value in AIRFLOW_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parse_args(argv)
+    airflow_environment()
     workdir = PROJECT_ROOT / "var" / "demo"
     workdir.mkdir(parents=True, exist_ok=True)
     systems = [s for s in load_all() if s in sources.AVAILABLE]
@@ -107,4 +132,4 @@ def run_models(url: str, workdir: Path) -> bool:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

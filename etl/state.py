@@ -6,7 +6,7 @@ or renders a watermark goes through the functions here, so the REST source, the 
 cursor tracker can never disagree about what a watermark means:
 
 * `parse_moment`  text -> aware datetime (ISO 8601 with or without zone, or epoch s / ms);
-* `format_moment` datetime -> the text a server expects in its filter parameter (`param_format`);
+* `format_moment` datetime -> the text a server expects (`param_format`, request templates' formats);
 * `lower_bound`   watermark - lag -> the value rows must exceed (an integer key stays an integer);
 * `watermark_param` the REST filter parameter's value for a run.
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from etl.config.schema import Incremental
 
 STATE_TABLE = "etl_state"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 INT_RE = re.compile(r"^-?\d+$")
 
 
@@ -55,8 +55,8 @@ def parse_moment(text: str) -> datetime:
     number = _number(value)
     if number is not None:
         if abs(number) >= 1e11:
-            return _EPOCH + timedelta(milliseconds=number)
-        return _EPOCH + timedelta(seconds=number)
+            return EPOCH + timedelta(milliseconds=number)
+        return EPOCH + timedelta(seconds=number)
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
@@ -64,17 +64,30 @@ def parse_moment(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # naive: the source's clock is UTC
 
 
+def _iso_ms(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+# How a moment is written for a server. Every format truncates below its unit, so a filter
+# `>= rendered` never skips a record.
+FORMATS = {
+    "iso": _iso_ms,  # 2024-05-01T12:30:00.000Z (JSON APIs, HubSpot date properties)
+    "iso_s": lambda t: t.strftime("%Y-%m-%dT%H:%M:%SZ"),  # 2024-05-01T12:30:00Z (Pipedrive updated_since)
+    "iso_offset": lambda t: t.strftime("%Y-%m-%dT%H:%M:%S+00:00"),  # Zoho If-Modified-Since
+    "soql": lambda t: t.strftime("%Y-%m-%dT%H:%M:%SZ"),  # SOQL dateTime literal, unquoted
+    "odata": lambda t: t.strftime("%Y-%m-%dT%H:%M:%SZ"),  # OData v4 DateTimeOffset literal, unquoted
+    "epoch_ms": lambda t: str((t - EPOCH) // timedelta(milliseconds=1)),
+    "epoch_s": lambda t: str((t - EPOCH) // timedelta(seconds=1)),
+    "date": lambda t: t.date().isoformat(),
+    "datetime": lambda t: t.strftime("%Y-%m-%d %H:%M:%S"),  # SQL-ish, UTC
+}
+
+
 def format_moment(moment: datetime, fmt: str) -> str:
-    """Render for the server; sub-unit parts are truncated, so the request never skips a record."""
-    utc = moment.astimezone(UTC)
-    if fmt == "iso":
-        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-    since_epoch = utc - _EPOCH
-    if fmt == "epoch_ms":
-        return str(since_epoch // timedelta(milliseconds=1))
-    if fmt == "epoch_s":
-        return str(since_epoch // timedelta(seconds=1))
-    return utc.date().isoformat()
+    """`moment` (aware) in UTC, written the way `fmt` (a key of FORMATS) says."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    return FORMATS[fmt](moment.astimezone(UTC))
 
 
 def naive_utc(moment: datetime) -> datetime:
@@ -98,15 +111,17 @@ def lower_bound(watermark: str | None, lag_s: int) -> int | dt.datetime | None:
     return naive_utc(moment) - dt.timedelta(seconds=lag_s)
 
 
-def watermark_param(inc: Incremental, watermark: str | None) -> str | None:
-    """The value of `inc.param`: the watermark minus `lag_s`, else `initial`, else None (full read)."""
+def watermark_moment(inc: Incremental, watermark: str | None) -> datetime | None:
+    """Where an incremental read starts: the watermark minus `lag_s`, else `initial`, else None (all)."""
     if watermark:
-        moment = parse_moment(watermark) - timedelta(seconds=inc.lag_s)
-    elif inc.initial:
-        moment = parse_moment(inc.initial)
-    else:
-        return None
-    return format_moment(moment, inc.param_format)
+        return parse_moment(watermark) - timedelta(seconds=inc.lag_s)
+    return parse_moment(inc.initial) if inc.initial else None
+
+
+def watermark_param(inc: Incremental, watermark: str | None) -> str | None:
+    """The value of `inc.param`: `watermark_moment` in `inc.param_format`, or None (full read)."""
+    moment = watermark_moment(inc, watermark)
+    return None if moment is None else format_moment(moment, inc.param_format)
 
 
 # ------------------------------------------------------------------------------------ stored watermarks
@@ -145,3 +160,11 @@ def write_watermark(conn: Connection, pipeline: str, entity: str, watermark: str
         {"p": pipeline, "e": entity, "w": watermark, "r": run_id,
          "t": dt.datetime.now(dt.UTC).replace(tzinfo=None)},
     )
+
+
+def forget_watermark(conn: Connection, pipeline: str, entity: str) -> None:
+    """The next run reads everything again (a full re-sync; merges keep it idempotent)."""
+    import sqlalchemy as sa
+
+    conn.execute(sa.text(f"DELETE FROM {STATE_TABLE} WHERE pipeline = :p AND entity = :e"),
+                 {"p": pipeline, "e": entity})

@@ -19,6 +19,7 @@ from etl.config.schema import Entity
 from etl.load import audit, ledger
 from etl.load.merge import ensure_target, merge_stage, stage_batches
 from etl.load.warehouse import transaction
+from etl.ops import progress
 from etl.quality import quarantine
 from etl.quality.quarantine import DataQualityError
 from etl.results import Extracted, Loaded, RunContext, Transformed, Validated
@@ -62,7 +63,9 @@ def extract(entity: Entity, ctx: RunContext) -> Extracted:
     watermark = audit.start_run(ctx.run_id, entity.pipeline, entity.entity, ctx.warehouse_url)
     stats = ExtractStats()
     source = open_source(entity, ctx, ledger.history(entity, ctx.warehouse_url))
-    files, rows = runfiles.write_parts(_folder(entity, ctx, "raw"), source.batches(watermark, stats))
+    batches = progress.track(source.batches(watermark, stats), f"{entity.system}.{entity.entity} extract",
+                             lambda: stats.total)
+    files, rows = runfiles.write_parts(_folder(entity, ctx, "raw"), batches)
     seconds = time.monotonic() - started
     result = Extracted(extracted=rows, parts=files, pages=stats.pages, retries=stats.retries,
                        watermark_from=watermark, watermark_to=stats.max_cursor or watermark,

@@ -7,6 +7,7 @@ deep-merged under each entity before validation, so an entity states only what d
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,8 @@ class SystemConfig:
     system: System
     entities: dict[str, Entity] = field(default_factory=dict)
     folder: Path = Path()
+    # lenient loads only: entity name (its file's stem) -> the file:line errors that disabled it
+    broken: dict[str, str] = field(default_factory=dict)
 
 
 def mappings_dir() -> Path:
@@ -105,8 +108,10 @@ def _format_errors(exc: ValidationError, path: Path, lines: dict[tuple, int],
     return "\n".join(messages)
 
 
-def load_system(folder: Path) -> SystemConfig:
-    """Load one system folder; raise MappingError listing every problem found."""
+def load_system(folder: Path, strict: bool = True) -> SystemConfig:
+    """Load one system folder. Strict (the CLI, tests): raise MappingError listing every problem.
+    Lenient (DAG parsing): a broken entity file disables only that entity, listed in `broken` with its
+    errors, so one typo cannot take a whole DAG (and the DAGs scheduled on its assets) out of the UI."""
     sys_path = folder / SYSTEM_FILE
     if not sys_path.exists():
         raise MappingError(f"{sys_path}: missing; every mappings/<system>/ folder needs a {SYSTEM_FILE}")
@@ -116,7 +121,7 @@ def load_system(folder: Path) -> SystemConfig:
         system = System.model_validate(sys_data)
     except ValidationError as exc:
         raise MappingError(_format_errors(exc, sys_path, sys_lines)) from None
-    entities, problems = {}, []
+    entities, broken = {}, {}
     paths: dict[str, Path] = {}
     for path in sorted(folder.glob("*.yml")):
         if path.name == SYSTEM_FILE:
@@ -124,22 +129,28 @@ def load_system(folder: Path) -> SystemConfig:
         try:
             entity = load_entity(path, system, (sys_path, sys_lines))
         except MappingError as exc:
-            problems.append(str(exc))
+            broken[path.stem] = str(exc)
             continue
         if entity.entity in entities:
-            problems.append(f"{path}:1: entity: {entity.entity!r} is declared twice in {folder}")
+            broken[path.stem] = f"{path}:1: entity: {entity.entity!r} is declared twice in {folder}"
+            continue
         entities[entity.entity] = entity
         paths[entity.entity] = path
-    entities = dependency_order(entities, paths, problems)
-    if problems:
-        raise MappingError("\n".join(problems))
-    return SystemConfig(system=system, entities=entities, folder=folder)
+    problems: dict[str, list[str]] = {}
+    entities = dependency_order(entities, paths, problems, set(broken))
+    for name, messages in problems.items():
+        broken[name] = "\n".join(messages)
+        entities.pop(name, None)
+    if broken and strict:
+        raise MappingError("\n".join(broken[k] for k in sorted(broken)))
+    return SystemConfig(system=system, entities=entities, folder=folder, broken=broken)
 
 
 def dependency_order(entities: dict[str, Entity], paths: dict[str, Path],
-                     problems: list[str]) -> dict[str, Entity]:
+                     problems: dict[str, list[str]], broken: Collection[str] = ()) -> dict[str, Entity]:
     """The entities with every `depends_on` before its dependants (file order otherwise), so an
-    in-process run of `cfg.entities` in order loads e.g. fx_rates before the orders it converts."""
+    in-process run of `cfg.entities` in order loads e.g. fx_rates before the orders it converts.
+    A dependency on a `broken` entity is kept (its task fails, so the dependant waits upstream_failed)."""
     ordered: dict[str, Entity] = {}
     visiting: list[str] = []
 
@@ -150,15 +161,17 @@ def dependency_order(entities: dict[str, Entity], paths: dict[str, Path],
         if name in ordered:
             return
         if name in visiting:
-            problems.append(f"{where(name)}: cycle {' -> '.join([*visiting[visiting.index(name):], name])}")
+            cycle = " -> ".join([*visiting[visiting.index(name):], name])
+            problems.setdefault(name, []).append(f"{where(name)}: cycle {cycle}")
             return
         visiting.append(name)
         for dep in entities[name].depends_on:
             if dep in entities:
                 visit(dep)
-            else:
+            elif dep not in broken:
                 known = ", ".join(sorted(entities))
-                problems.append(f"{where(name)}: no entity {dep!r} in this system; known: {known}")
+                problems.setdefault(name, []).append(
+                    f"{where(name)}: no entity {dep!r} in this system; known: {known}")
         visiting.pop()
         ordered.setdefault(name, entities[name])
 
@@ -179,6 +192,18 @@ def load_entity(path: Path, system: System, inherited: tuple[Path, dict] | None 
         raise MappingError(_format_errors(exc, path, lines, inherited)) from None
 
 
-def load_all(root: Path | None = None) -> dict[str, SystemConfig]:
+def system_folders(root: Path | None = None) -> list[Path]:
     root = root or mappings_dir()
-    return {p.name: load_system(p) for p in sorted(root.iterdir()) if (p / SYSTEM_FILE).exists()}
+    return [p for p in sorted(root.iterdir()) if (p / SYSTEM_FILE).exists()]
+
+
+def load_all(root: Path | None = None, strict: bool = True) -> dict[str, SystemConfig]:
+    """Every system. Lenient: a system whose `_system.yml` is broken is left out (its own DAG reports it)."""
+    out = {}
+    for folder in system_folders(root):
+        try:
+            out[folder.name] = load_system(folder, strict)
+        except MappingError:
+            if strict:
+                raise
+    return out

@@ -26,6 +26,7 @@ class Auth(Strict):
     """How requests authenticate; secrets come from the Airflow Connection, never from YAML."""
 
     type: Literal["none", "bearer", "api_key", "basic"] = "bearer"
+    scheme: str = "Bearer"  # bearer only: the word before the token (Zoho: Zoho-oauthtoken)
     header: str = "X-API-Key"  # api_key only: header that carries the connection's password
     query_param: str | None = None  # api_key only: send as ?<param>=... instead of a header
 
@@ -50,6 +51,7 @@ class Paginator(Strict):
     total_pages_path: str | None = None  # page_number: stop when page == total pages
     offset_param: str = "offset"  # offset
     total_path: str | None = None  # offset: total record count in the body
+    has_more_path: str | None = None  # page_number/offset: a boolean in the body; false ends the walk
 
 
 class Incremental(Strict):
@@ -57,17 +59,36 @@ class Incremental(Strict):
 
     cursor_field: str  # dotted path in the source record, e.g. updatedAt
     param: str | None = None  # query parameter carrying the watermark, e.g. updatedAfter
-    param_format: Literal["iso", "epoch_ms", "epoch_s", "date"] = "iso"
+    param_format: Literal["iso", "iso_s", "iso_offset", "soql", "odata", "epoch_ms", "epoch_s", "date",
+                          "datetime"] = "iso"
     lag_s: int = Field(0, ge=0)  # re-read this many seconds before the watermark (late writers)
     initial: str | None = None  # first-ever run starts here (ISO timestamp); None = everything
+
+
+class Restart(Strict):
+    """When the server says a long walk's cursor expired, restart the query from the highest cursor
+    value received so far (see etl.sources.rest). Matches on the status and/or a text in the body."""
+
+    status: list[int] = []  # e.g. [400]; empty: any 4xx whose body matches
+    body_contains: str | None = None  # e.g. INVALID_QUERY_LOCATOR
+    max_restarts: int = Field(20, ge=1)
+
+    @model_validator(mode="after")
+    def _something(self) -> Restart:
+        if not self.status and not self.body_contains:
+            raise ValueError("restart_on needs 'status' and/or 'body_contains' (what an expired cursor looks like)")
+        return self
 
 
 class RestSource(Strict):
     kind: Literal["rest"] = "rest"
     connection: str  # Airflow Connection id, e.g. crm_api (env AIRFLOW_CONN_CRM_API)
-    path: str  # appended to the connection's base URL
+    path: str  # appended to the connection's base URL; may hold {watermark...} placeholders
     method: Literal["GET", "POST"] = "GET"
-    params: dict[str, Any] = {}
+    params: dict[str, Any] = {}  # query string (GET) or top-level JSON body keys (POST); templated
+    headers: dict[str, str] = {}  # extra request headers, templated (e.g. If-Modified-Since)
+    body: dict[str, Any] | None = None  # POST: JSON body template; paging params are added to it
+    restart_on: Restart | None = None  # expired server cursor: restart from the highest cursor seen
     auth: Auth = Auth()
     records_path: str = "results"  # dotted path to the list of records in a response body ("" = body)
     page_size: int = Field(100, ge=1)
@@ -78,6 +99,26 @@ class RestSource(Strict):
     retry: Retry = Retry()
     max_pages: int = Field(1_000_000, ge=1)  # hard stop: a runaway pagination fails loudly
     batch_rows: int = Field(50_000, ge=1)  # rows per Arrow batch handed downstream
+
+    @model_validator(mode="after")
+    def _templates(self) -> RestSource:
+        from etl.sources.templating import check, placeholders
+
+        for name in ("path", "params", "headers", "body"):
+            try:
+                check(getattr(self, name))
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from None
+        request = [self.path, self.params, self.headers, self.body]
+        uses_watermark = any(n == "watermark" for n, _ in placeholders(request))
+        if uses_watermark and self.incremental is None:
+            raise ValueError("{watermark} is used in the request but 'incremental' (its cursor_field) is not set")
+        if self.body is not None and self.method != "POST":
+            raise ValueError("'body' is sent with method: POST only")
+        if self.restart_on and not (uses_watermark or (self.incremental and self.incremental.param)):
+            raise ValueError("restart_on needs the watermark in the request ({watermark} or incremental.param), "
+                             "else a restarted query would read everything again")
+        return self
 
 
 class SqlSource(Strict):
@@ -350,6 +391,33 @@ class Schedule(Strict):
     poll_s: float = Field(2.0, gt=0, le=300)  # on_file: seconds between two looks at the landing folder
 
 
+DURATION_RE = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*$")
+
+
+def duration_seconds(text: str) -> int:
+    """'26h', '2d', '1h30m', '45m' -> seconds; anything else is a ValueError naming the format."""
+    match = DURATION_RE.match(text or "")
+    if not match or not any(match.groups()):
+        raise ValueError(f"duration {text!r}: expected a number of days, hours and/or minutes, e.g. 26h, 2d, 1h30m")
+    d, h, m = (int(g or 0) for g in match.groups())
+    seconds = ((d * 24 + h) * 60 + m) * 60
+    if seconds <= 0:
+        raise ValueError(f"duration {text!r} must be longer than zero")
+    return seconds
+
+
+class Conform(Strict):
+    """Which conformed CRM core table (etl.models.conform) this entity feeds, and with which columns."""
+
+    table: str  # accounts, contacts, deals, users, activities, tickets
+    columns: dict[str, str] = {}  # contract column -> this entity's column, where the names differ
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return {"table": value} if isinstance(value, str) else value
+
+
 class Entity(Strict):
     system: str
     entity: str
@@ -364,6 +432,21 @@ class Entity(Strict):
     conversions: list[Conversion] = []  # after cast and derive; their output columns are added
     depends_on: list[str] = []  # entities of the same system loaded before this one is transformed
     quality: Quality = Quality()
+    conform: Conform | None = None  # feeds a conformed CRM core table (crm_deals, ...), see etl.models.conform
+    # Maximum age of the data: the freshness check alerts when the last successful load is older
+    # (e.g. 26h for a daily source; usually set once in _system.yml defaults). None: not checked.
+    freshness: str | None = None
+
+    @field_validator("freshness")
+    @classmethod
+    def _duration(cls, v: str | None) -> str | None:
+        if v is not None:
+            duration_seconds(str(v))
+        return v
+
+    @property
+    def freshness_s(self) -> int | None:
+        return duration_seconds(self.freshness) if self.freshness else None
 
     @model_validator(mode="after")
     def _consistent(self) -> Entity:
@@ -378,6 +461,10 @@ class Entity(Strict):
         for f in self.filters:
             if f.column not in self.columns:
                 raise ValueError(f"filter column {f.column!r} is not declared under 'columns'")
+        if self.conform is not None:
+            from etl.config.conform import check_conform
+
+            check_conform(self.conform.table, self.conform.columns, set(self.columns))
         if self.source.kind == "files" and not any(c.source == FILE_COLUMN for c in self.columns.values()):
             raise ValueError(
                 f"a files source needs a column with 'source: {FILE_COLUMN}' (e.g. source_file: "

@@ -30,7 +30,11 @@ def _ddl(dialect: str) -> list[str]:
             PRIMARY KEY (run_id, pipeline, entity))""",
         f"""CREATE TABLE IF NOT EXISTS etl_quarantine (
             run_id {text} NOT NULL, pipeline {text} NOT NULL, entity {text} NOT NULL, primary_key {text},
-            failed_rule {text}, reason {text}, record {js}, quarantined_at {ts})""",
+            failed_rule {text}, reason {text}, record {js}, quarantined_at {ts},
+            replayed_at {ts}, replay_run_id {text}, replay_outcome {text})""",
+        # tables made before replay existed (history is kept: a replayed row is marked, never deleted)
+        *(f"ALTER TABLE etl_quarantine ADD COLUMN IF NOT EXISTS {c}"
+          for c in (f"replayed_at {ts}", f"replay_run_id {text}", f"replay_outcome {text}")),
     ]
 
 

@@ -93,7 +93,11 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    path = Path(argv[0]) if argv else DOC_PATH
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m etl.models.docs", description=__doc__.split("\n\n")[0])
+    parser.add_argument("path", nargs="?", type=Path, default=DOC_PATH, help=f"output file (default {DOC_PATH})")
+    path = parser.parse_args(argv).path
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render(), encoding="utf-8")
     print(f"wrote {path}")

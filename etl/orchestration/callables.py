@@ -40,7 +40,18 @@ def fail_fast(fn):
 
 
 def entity_config(system: str, entity: str):
-    return load_system(mappings_dir() / system).entities[entity]
+    """The entity's config; a broken file elsewhere in the system does not stop this entity."""
+    cfg = load_system(mappings_dir() / system, strict=False)
+    if entity in cfg.broken:
+        raise MappingError(cfg.broken[entity])
+    return cfg.entities[entity]
+
+
+def config_error(error: str) -> None:
+    """The task of a broken mapping file: fail at once, without retries, with the file:line errors."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    raise AirflowFailException(f"mapping has errors, this entity is disabled until fixed:\n{error}")
 
 
 def run_context(context: dict) -> RunContext:

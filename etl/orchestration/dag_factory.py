@@ -12,12 +12,15 @@ import datetime as dt
 from airflow.sdk import DAG, Asset, TaskGroup, get_current_context, task
 
 from etl.config.loader import load_system, mappings_dir
+from etl.ops.notify import alert_notifier
 
 DEFAULT_ARGS = {
     "owner": "data-engineering",
     "retries": 2,
     "retry_delay": dt.timedelta(seconds=20),
     "retry_exponential_backoff": True,
+    # once a task has failed for good: webhook / e-mail per the etl_alert_* connections, else a log line
+    "on_failure_callback": alert_notifier(),
 }
 
 
@@ -102,8 +105,41 @@ def _entity_group(system: str, entity) -> tuple:
         return tr, load(ex, tr, va)
 
 
+def _broken_group(entity: str, error: str):
+    """A broken mapping file: one task that fails with its file:line errors (no retries), so the rest
+    of the DAG, and every DAG scheduled on its assets, keeps running."""
+    with TaskGroup(group_id=entity, tooltip="mapping file has errors: see the task log") as group:
+
+        @task(task_id="config", retries=0)
+        def config() -> None:
+            _tasks().config_error(error)
+
+        config()
+    return group, group
+
+
+def _broken_system_dag(system: str, error: str, doc_md: str | None) -> DAG:
+    """`_system.yml` itself is broken: the DAG still appears, with one task that states the error."""
+    dag = DAG(dag_id=f"{system}_sync", description=f"{system}: _system.yml has errors, see the config task",
+              doc_md=doc_md, schedule=None, start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), catchup=False,
+              max_active_runs=1, default_args=DEFAULT_ARGS, tags=["etl", system, "broken-config"])
+    with dag:
+
+        @task(task_id="config", retries=0)
+        def config() -> None:
+            _tasks().config_error(error)
+
+        config()
+    return dag
+
+
 def build_dag(system: str, doc_md: str | None = None, schedule=None) -> DAG:
-    cfg = load_system(mappings_dir() / system)
+    from etl.config.loader import MappingError
+
+    try:
+        cfg = load_system(mappings_dir() / system, strict=False)
+    except MappingError as exc:
+        return _broken_system_dag(system, str(exc), doc_md)
     sched = cfg.system.schedule
     dag = DAG(
         dag_id=f"{system}_sync",
@@ -118,6 +154,7 @@ def build_dag(system: str, doc_md: str | None = None, schedule=None) -> DAG:
     )
     with dag:
         groups = {name: _entity_group(system, entity) for name, entity in cfg.entities.items()}
+        groups.update({name: _broken_group(name, error) for name, error in cfg.broken.items()})
         for name, entity in cfg.entities.items():
             for dep in entity.depends_on:  # e.g. fx_rates loaded before orders are converted with them
                 groups[dep][1] >> groups[name][0]
@@ -128,5 +165,8 @@ def source_assets() -> list[Asset]:
     """The Asset of every staging table the mappings load (the ones `<system>_sync` publishes)."""
     from etl.config.loader import load_all
 
-    targets = sorted({e.target for cfg in load_all().values() for e in cfg.entities.values()})
-    return [asset_for(t) for t in targets]
+    # lenient: a broken mapping file disables its own entity, never this DAG (its table keeps the default name)
+    systems = load_all(strict=False).values()
+    targets = {e.target for cfg in systems for e in cfg.entities.values()}
+    targets |= {f"stg_{cfg.system.system}__{name}" for cfg in systems for name in cfg.broken}
+    return [asset_for(t) for t in sorted(targets)]

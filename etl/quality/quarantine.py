@@ -101,14 +101,16 @@ def check_table(entity: Entity, extracted: int, valid: int, quarantined: int, fa
         raise DataQualityError(f"{entity.system}.{entity.entity}: " + " | ".join(problems))
 
 
-def store(conn, entity: Entity, run_id: str, parts: Iterable[pa.Table], at) -> int:
-    """Write this run's refused rows (replacing an earlier attempt's) in the load's transaction."""
+def store(conn, entity: Entity, run_id: str, parts: Iterable[pa.Table], at, replace: bool = True) -> int:
+    """Write this run's refused rows in the caller's transaction; `replace`: drop those an earlier attempt
+    of the same run stored first (a retried load), off for a replay, which keeps history."""
     import sqlalchemy as sa
 
     from etl.load.merge import bulk_append
 
-    conn.execute(sa.text(f"DELETE FROM {QUARANTINE_TABLE} WHERE run_id = :r AND pipeline = :p AND entity = :e"),
-                 {"r": run_id, "p": entity.pipeline, "e": entity.entity})
+    if replace:
+        conn.execute(sa.text(f"DELETE FROM {QUARANTINE_TABLE} WHERE run_id = :r AND pipeline = :p AND entity = :e"),
+                     {"r": run_id, "p": entity.pipeline, "e": entity.entity})
     total = 0
     for part in parts:
         n = part.num_rows

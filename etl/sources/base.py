@@ -30,6 +30,8 @@ class ExtractStats:
     bytes: int = 0
     seconds: float = 0.0
     max_cursor: str | None = None  # largest incremental cursor value seen, as the source wrote it
+    total: int | None = None  # records the source says it will send, when it says so (progress ETA)
+    restarts: int = 0  # queries restarted after an expired server cursor (REST source.restart_on)
 
 
 @runtime_checkable

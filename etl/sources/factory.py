@@ -15,6 +15,7 @@ from etl.sources.base import ExtractStats, Source
 @dataclass
 class RestReader:
     entity: Entity
+    ctx: Any = None  # the run's data interval, for request templates ({interval_start} ...)
 
     def batches(self, watermark: str | None, stats: ExtractStats) -> Iterator[pa.Table]:
         from etl.sources.connections import get_connection
@@ -22,7 +23,8 @@ class RestReader:
 
         src = self.entity.source
         assert isinstance(src, RestSource)
-        return iter_batches(src, get_connection(src.connection), watermark, stats)
+        interval = (getattr(self.ctx, "data_interval_start", None), getattr(self.ctx, "data_interval_end", None))
+        return iter_batches(src, get_connection(src.connection), watermark, stats, interval=interval)
 
 
 @dataclass
@@ -56,7 +58,7 @@ class FileReader:
 def open_source(entity: Entity, ctx: Any, history: dict[str, list[str]] | None = None) -> Source:
     kind = entity.source.kind
     if kind == "rest":
-        return RestReader(entity)
+        return RestReader(entity, ctx)
     if kind == "sql":
         return SqlReader(entity, ctx)
     return FileReader(entity, ctx.run_id, history or {})

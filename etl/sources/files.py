@@ -219,7 +219,7 @@ def _file_entities(entity: Entity) -> list[tuple[str, str]]:
     from etl.config.loader import load_system, mappings_dir
 
     folder = landing_dir(entity.source.landing)  # type: ignore[union-attr]
-    system = load_system(mappings_dir() / entity.system)
+    system = load_system(mappings_dir() / entity.system, strict=False)
     return [(e.entity, e.source.pattern) for e in system.entities.values()
             if isinstance(e.source, FileSource) and landing_dir(e.source.landing) == folder]
 

@@ -43,9 +43,10 @@ TRANSIENT_ERRORS = (
 class HttpError(RuntimeError):
     """A response that retrying cannot fix (401, 403, 404, other 4xx)."""
 
-    def __init__(self, message: str, status: int) -> None:
+    def __init__(self, message: str, status: int, body: str = "") -> None:
         super().__init__(message)
         self.status = status
+        self.body = body  # the start of the response body, for rules such as source.restart_on
 
 
 class RetriesExhausted(RuntimeError):
@@ -73,7 +74,7 @@ class Credentials:
     def build(cls, auth: Auth, conn: ConnectionInfo) -> Credentials:
         secret = conn.password or ""
         if auth.type == "bearer":
-            return cls({"Authorization": f"Bearer {secret}"}, {})
+            return cls({"Authorization": f"{auth.scheme} {secret}"}, {})
         if auth.type == "api_key" and auth.query_param:
             return cls({}, {auth.query_param: secret})
         if auth.type == "api_key":
@@ -94,6 +95,7 @@ class HttpClient:
         timeout_s: float,
         sleep: Callable[[float], Any] | None = None,
         rand: Callable[[], float] = random.random,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.conn_id, self.auth_type = conn.conn_id, auth.type
         self.retry, self.timeout_s, self.rand = retry, timeout_s, rand
@@ -107,7 +109,7 @@ class HttpClient:
         self.session.trust_env = False
         self.session.proxies = requests.utils.get_environ_proxies(conn.base_url)
         self.session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-        self.session.headers.update({"Accept": "application/json", **self.creds.headers})
+        self.session.headers.update({"Accept": "application/json", **(headers or {}), **self.creds.headers})
         self.session.auth = self.creds.basic
         self.requests = self.retries = self.bytes = 0
 
@@ -168,7 +170,7 @@ class HttpClient:
             return delay, f"{status} {resp.reason} from {shown}: {_snippet(content)!r}"
         if status >= 400:
             message = f"{status} {resp.reason} from {shown}: {self._hint(status)}"
-            raise HttpError(f"{message}; response body: {_snippet(content)!r}", status)
+            raise HttpError(f"{message}; response body: {_snippet(content)!r}", status, _snippet(content))
         try:
             parsed = orjson.loads(content) if content else None
         except orjson.JSONDecodeError:  # a proxy's error page or a body truncated in transit

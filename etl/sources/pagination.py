@@ -54,6 +54,7 @@ class Paginator:
         self.cfg, self.url, self.params = cfg, url, params
         self.page_size, self.max_pages = page_size, max_pages
         self.pages = 0
+        self.total_records: int | None = None  # when the server reports a total (progress shows an ETA)
         self._seen: dict[Any, int] = {}  # token -> page number that requested it
         self._last_page: tuple[int, bytes] | None = None
 
@@ -137,12 +138,16 @@ class PageNumberPaginator(Paginator):
 
     def _next(self, response: Response, records: list[Any]) -> PageRequest | None:
         total = _number_at(response.body, self.cfg.total_pages_path)
+        if total is not None and self.total_records is None:  # an estimate: the last page may be short
+            self.total_records = int(total) * max(len(records), 1)
         if records and self._repeats_last_page(records):
             raise PaginationError(
                 f"{self.url}: pagination loop after {self.pages} pages: page {self.page} returned the same "
                 f"records as page {self.page - 1}; does the server honour '{self.cfg.page_param}'?"
             )
         if not records or (total is not None and self.page - self.cfg.start_page + 1 >= total):
+            return None
+        if _says_no_more(response.body, self.cfg.has_more_path):
             return None
         self.page += 1
         return PageRequest(self.url, {**self.params, self.cfg.page_param: self.page}, self.page)
@@ -157,6 +162,8 @@ class OffsetPaginator(Paginator):
 
     def _next(self, response: Response, records: list[Any]) -> PageRequest | None:
         total = _number_at(response.body, self.cfg.total_path)
+        if total is not None:
+            self.total_records = int(total)
         if records and self._repeats_last_page(records):
             raise PaginationError(
                 f"{self.url}: pagination loop after {self.pages} pages: offset {self.offset} returned the "
@@ -164,7 +171,9 @@ class OffsetPaginator(Paginator):
             )
         # A short page ends the walk only without a total: servers that cap the page size below
         # the one we asked for would otherwise stop us after the first page.
-        if not records or (total is None and len(records) < self.page_size):
+        if not records or _says_no_more(response.body, self.cfg.has_more_path):
+            return None
+        if total is None and self.cfg.has_more_path is None and len(records) < self.page_size:
             return None
         self.offset += len(records)
         if total is not None and self.offset >= total:
@@ -186,6 +195,11 @@ def make_paginator(
     cfg: PaginatorConfig, url: str, params: dict[str, Any], page_size: int, max_pages: int
 ) -> Paginator:
     return STYLES[cfg.type](cfg, url, params, page_size, max_pages)
+
+
+def _says_no_more(body: Any, path: str | None) -> bool:
+    """`has_more_path` holds false (Zoho `info.more_records`, Pipedrive `more_items_in_collection`)."""
+    return path is not None and get_path(body, path) in (False, "false", None)
 
 
 def _number_at(body: Any, path: str | None) -> float | None:

@@ -33,6 +33,8 @@ def get_path(obj: Any, path: str) -> Any:
     """Value at a dotted path ("paging.next.after"); None when any step is missing. "" = obj."""
     if not path:
         return obj
+    if isinstance(obj, dict) and path in obj:  # a key that itself holds dots: "@odata.nextLink"
+        return obj[path]
     for part in path.split("."):
         if not isinstance(obj, dict):
             return None
@@ -134,8 +136,8 @@ class CursorTracker:
     def update(self, table: pa.Table) -> str | None:
         if self.column in table.column_names:
             text = max_text(table.column(self.column))
-            if text is not None and (self._key is None or _sort_key(text) > self._key):
-                self.text, self._key = text, _sort_key(text)
+            if text is not None and (self._key is None or sort_key(text) > self._key):
+                self.text, self._key = text, sort_key(text)
         return self.text
 
 
@@ -155,9 +157,9 @@ def max_text(column: pa.ChunkedArray) -> str | None:
             continue
         text: str = values[pc.index(keys, pc.max(keys)).as_py()].as_py()
         return text
-    return max(values.to_pylist(), key=_sort_key)
+    return max(values.to_pylist(), key=sort_key)
 
 
-def _sort_key(text: str) -> tuple[int, Any]:
+def sort_key(text: str) -> tuple[int, Any]:
     number = _number(text.strip())
     return (0, number) if number is not None else (1, parse_moment(text))

@@ -15,17 +15,20 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any
 
+import orjson
 import pyarrow as pa
 
 from etl.config.schema import RestSource
 from etl.sources.base import ExtractStats
 from etl.sources.connections import ConnectionInfo
-from etl.sources.http import HttpClient
+from etl.sources.http import HttpClient, HttpError
 from etl.sources.pagination import iter_pages, make_paginator
-from etl.sources.records import CursorTracker, to_table
-from etl.state import format_moment, watermark_param
+from etl.sources.records import CursorTracker, get_path, sort_key, to_table
+from etl.sources.templating import render
+from etl.state import EPOCH, format_moment, parse_moment, watermark_moment, watermark_param
 
 log = logging.getLogger("etl.sources.rest")
 
@@ -42,23 +45,24 @@ def iter_batches(
     *,
     sleep: Callable[[float], Any] | None = None,
     prefetch: bool = True,
+    interval: tuple[str | None, str | None] = (None, None),
 ) -> Iterator[pa.Table]:
     """Yield the source's records as Tables of `cfg.batch_rows` rows (the last one shorter).
 
     `stats` is filled in as pages arrive, so a caller sees how far a failed run got. `sleep` replaces
-    the backoff wait (tests); `prefetch` fetches the next page while the current one is converted.
+    the backoff wait (tests); `prefetch` fetches the next page while the current one is converted;
+    `interval` is the run's data interval (ISO), for `{interval_start}` / `{interval_end}` templates.
     """
     started = time.perf_counter()
-    url = _endpoint(conn.base_url, cfg.path)
     tracker = CursorTracker(cfg.incremental.cursor_field) if cfg.incremental else None
     batcher = _Batcher(cfg.batch_rows)
+    moments = _moments(cfg, watermark, interval)
     with HttpClient(conn, cfg.auth, cfg.retry, cfg.timeout_s, sleep=sleep) as client:
-        pager = make_paginator(cfg.paginator, url, _params(cfg, watermark), cfg.page_size, cfg.max_pages)
-        for page in iter_pages(client, pager, cfg.records_path, cfg.method, prefetch):
-            _count(stats, client, page.number, len(page.records), started)
-            for table in batcher.add(page.records):
+        for number, records in _walk(cfg, conn, client, moments, prefetch, stats):
+            _count(stats, client, number, len(records), started)
+            for table in batcher.add(records):
                 yield _tracked(table, tracker, stats)
-            if page.number % LOG_EVERY_PAGES == 0:
+            if number % LOG_EVERY_PAGES == 0:
                 _log_progress(conn.conn_id, cfg.path, stats)
         for table in batcher.flush():
             yield _tracked(table, tracker, stats)
@@ -66,14 +70,100 @@ def iter_batches(
     _log_progress(conn.conn_id, cfg.path, stats, final=True)
 
 
-def _params(cfg: RestSource, watermark: str | None) -> dict[str, Any]:
-    params: dict[str, Any] = {k: _param_text(v) for k, v in cfg.params.items()}
+def _walk(cfg: RestSource, conn: ConnectionInfo, client: HttpClient, moments: dict[str, datetime | None],
+          prefetch: bool, stats: ExtractStats) -> Iterator[tuple[int, list[Any]]]:
+    """(page number over the whole run, records) of every page; with `restart_on`, an expired server
+    cursor restarts the query from the highest cursor value received, dropping what was already sent."""
+    resume = _Resume(cfg) if cfg.restart_on else None
+    done_pages = 0
+    while True:
+        request = render({"path": cfg.path, "headers": cfg.headers}, _filled(moments))
+        client.session.headers.update(request["headers"])
+        url = _endpoint(conn.base_url, request["path"])
+        pager = make_paginator(cfg.paginator, url, _params(cfg, moments), cfg.page_size, cfg.max_pages)
+        try:
+            for page in iter_pages(client, pager, cfg.records_path, cfg.method, prefetch):
+                stats.total = pager.total_records
+                yield done_pages + page.number, resume.admit(page.records) if resume else page.records
+            return
+        except HttpError as exc:
+            if resume is None or not resume.matches(exc):
+                raise
+            done_pages += pager.pages - 1  # the failed request fetched no page
+            moments = {**moments, "watermark": resume.restart(exc, cfg)}
+            stats.restarts += 1
+            log.warning("%s %s: server cursor expired (%s); restart %d from %s=%s", conn.conn_id, cfg.path,
+                        exc.status, stats.restarts, cfg.incremental.cursor_field if cfg.incremental else "",
+                        resume.text)
+
+
+class _Resume:
+    """What `restart_on` needs: the highest cursor received and the records already sent at it.
+
+    The restarted query asks for cursor >= that value (write the filter with >=, and sort by the
+    cursor), so records sharing it arrive again; those already sent are dropped by their exact JSON,
+    so a record changed in between (new cursor, new content) still comes through: no loss, no duplicate.
+    """
+
+    def __init__(self, cfg: RestSource) -> None:
+        assert cfg.restart_on is not None and cfg.incremental is not None
+        self.rule, self.field = cfg.restart_on, cfg.incremental.cursor_field
+        self.key: tuple[int, Any] | None = None
+        self.text: str | None = None
+        self.seen: set[bytes] = set()
+        self.restarts = 0
+
+    def matches(self, exc: HttpError) -> bool:
+        if self.rule.status and exc.status not in self.rule.status:
+            return False
+        return self.rule.body_contains is None or self.rule.body_contains in exc.body
+
+    def restart(self, exc: HttpError, cfg: RestSource) -> datetime | None:
+        self.restarts += 1
+        if self.restarts > self.rule.max_restarts:
+            raise HttpError(f"{exc} (gave up after source.restart_on.max_restarts={self.rule.max_restarts} "
+                            "restarts of the query)", exc.status, exc.body) from exc
+        return parse_moment(self.text) if self.text is not None else None
+
+    def admit(self, records: list[Any]) -> list[Any]:
+        out = []
+        for record in records:
+            value = get_path(record, self.field)
+            if value is None:
+                out.append(record)
+                continue
+            key, fp = sort_key(str(value)), orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
+            if self.restarts and key == self.key and fp in self.seen:
+                continue  # sent before the restart
+            if self.key is None or key > self.key:
+                self.key, self.text, self.seen = key, str(value), {fp}
+            elif key == self.key:
+                self.seen.add(fp)
+            out.append(record)
+        return out
+
+
+def _moments(cfg: RestSource, watermark: str | None,
+             interval: tuple[str | None, str | None]) -> dict[str, datetime | None]:
+    start, end = interval
+    return {"watermark": watermark_moment(cfg.incremental, watermark) if cfg.incremental else None,
+            "interval_start": parse_moment(start) if start else None,
+            "interval_end": parse_moment(end) if end else None}
+
+
+def _filled(moments: dict[str, datetime | None]) -> dict[str, datetime | None]:
+    """No watermark yet: templates read from the epoch start (everything)."""
+    return {**moments, "watermark": moments["watermark"] or EPOCH}
+
+
+def _params(cfg: RestSource, moments: dict[str, datetime | None]) -> dict[str, Any]:
+    params: dict[str, Any] = {k: _param_text(v) for k, v in render(cfg.params, _filled(moments)).items()}
+    if cfg.body is not None:  # POST search: the body template, then paging keys (added by the paginator)
+        params = {**render(cfg.body, _filled(moments)), **params}
     if cfg.page_size_param:
         params[cfg.page_size_param] = cfg.page_size
-    if cfg.incremental and cfg.incremental.param:
-        value = watermark_param(cfg.incremental, watermark)
-        if value is not None:
-            params[cfg.incremental.param] = value
+    if cfg.incremental and cfg.incremental.param and moments["watermark"] is not None:
+        params[cfg.incremental.param] = format_moment(moments["watermark"], cfg.incremental.param_format)
     return params
 
 

@@ -108,3 +108,11 @@ def person_email(first_name: pa.Array, last_name: pa.Array, domain: str = "") ->
 @register("equals")
 def equals(arr: pa.Array, value=None) -> pa.Array:
     return pc.equal(arr, pa.scalar(value).cast(arr.type))
+
+
+@register("is_in")
+def is_in(arr: pa.Array, values: list | None = None) -> pa.Array:
+    """True when the value is one of `values` (e.g. the closed stages); null stays null."""
+    if not values:
+        raise ValueError("derive function is_in needs kwargs: {values: [...]}")
+    return pc.is_in(arr, value_set=pa.array(values).cast(arr.type))

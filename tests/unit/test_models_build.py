@@ -8,7 +8,8 @@ import pytest
 from etl.models.build import ModelError, build_order, discover
 from etl.models.docs import DOC_PATH, render
 
-CORE = {"dim_customer", "dim_sales_rep", "dim_date", "fct_sales", "fct_deals", "fct_approvals"}
+CORE = {"dim_customer", "dim_sales_rep", "dim_date", "fct_sales", "fct_deals", "fct_approvals",
+        "crm_accounts", "crm_contacts", "crm_deals", "crm_users", "crm_activities", "crm_tickets"}
 MARTS = {"mart_customer_360", "mart_sales", "mart_pipeline", "mart_approvals", "mart_rep_performance"}
 
 
