@@ -134,7 +134,10 @@ def load(entity: Entity, ctx: RunContext, extracted: Extracted, transformed: Tra
     watermark = extracted.watermark_to
     with transaction(ctx.warehouse_url) as conn:
         audit.ensure_control_tables(conn)
-        ensure_target(conn, entity)
+        if ensure_target(conn, entity) and entity.extras == "keep":
+            from etl.load.extras import backfill  # a newly mapped custom field: fill old rows from extras
+
+            backfill(conn, entity)
         staged = stage_batches(conn, entity, (t for _, t in runfiles.read_parts(valid_folder)))
         merged = merge_stage(conn, entity, staged, ctx.run_id, audit.now_utc())
         quarantined = quarantine.store(conn, entity, ctx.run_id,

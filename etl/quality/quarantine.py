@@ -5,7 +5,8 @@ A row is refused for one of four rules, decided here in this order:
 * `cast` / `conversion`: the transform could not type or convert a value (its reason sits in the
   mapping's `_errors` column, e.g. "cast(close_date): '31/02/2026' ...");
 * `primary_key_not_null`: a key column is empty, so the row could never be merged (built in);
-* an expectation of the table's GX suite (`etl.quality.validate`), with the failing expectation as rule.
+* an expectation of the table's GX suite (`etl.quality.validate`), with the failing expectation as rule;
+* a plug-in row check named under `quality.checks` (rule `plugin:<name>`).
 
 Refused rows keep their *original* record (the raw batch row, as received) so the source can be fixed
 and the row replayed. Table-level checks (`check_table`) fail the whole load when too much is refused.
@@ -79,8 +80,25 @@ def split(entity: Entity, suite: dict, mapped: pa.Table, raw: pa.Table) -> Split
     q = result.quarantined
     if q.num_rows:
         refused.append(refused_rows(q, raw, entity, q["_failed_rule"], q["_reason"]))
-    valid = protect(result.valid.drop_columns(list(INTERNAL)), entity)
+    passed = result.valid
+    for spec in entity.quality.checks:  # plug-in row checks (etl.plugins), after the suite
+        passed = _plugin_check(spec, passed, raw, entity, refused)
+    valid = protect(passed.drop_columns(list(INTERNAL)), entity)
     return Split(valid, refused, list(result.table_failures), result.seconds)
+
+
+def _plugin_check(spec, table: pa.Table, raw: pa.Table, entity: Entity, refused: list) -> pa.Table:
+    """Rows the check returns False (or null) for are quarantined under the rule `plugin:<name>`."""
+    from etl.plugin_registry import check
+
+    ok = pc.fill_null(pa.array(check(spec.check)(table, **spec.kwargs), pa.bool_()), False)
+    bad = table.filter(pc.invert(ok))
+    if bad.num_rows:
+        n = bad.num_rows
+        reason = spec.description or f"failed the plug-in check {spec.check!r}"
+        refused.append(refused_rows(bad, raw, entity, pa.array([f"plugin:{spec.check}"] * n),
+                                    pa.array([reason] * n)))
+    return table.filter(ok)
 
 
 def check_table(entity: Entity, extracted: int, valid: int, quarantined: int, failures: list[str]) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from etl.config.schema import Entity, RestSource, SqlSource
+from etl.config.schema import Entity, FileSource, RestSource, SqlSource
 from etl.sources.base import ExtractStats, Source
 
 
@@ -55,13 +55,28 @@ class FileReader:
         return iter_batches(self.entity, self.history, stats, self.run_id)
 
 
+@dataclass
+class PluginReader:
+    """A source kind from an installed plug-in package (`etl.plugins`)."""
+
+    entity: Entity
+    ctx: Any = None
+
+    def batches(self, watermark: str | None, stats: ExtractStats) -> Iterator[pa.Table]:
+        from etl.sources.plugin import iter_batches
+
+        return iter_batches(self.entity.source, watermark, stats, self.ctx)
+
+
 def open_source(entity: Entity, ctx: Any, history: dict[str, list[str]] | None = None) -> Source:
-    kind = entity.source.kind
-    if kind == "rest":
+    src = entity.source
+    if isinstance(src, RestSource):
         return RestReader(entity, ctx)
-    if kind == "sql":
+    if isinstance(src, SqlSource):
         return SqlReader(entity, ctx)
-    return FileReader(entity, ctx.run_id, history or {})
+    if isinstance(src, FileSource):
+        return FileReader(entity, ctx.run_id, history or {})
+    return PluginReader(entity, ctx)
 
 
-__all__ = ["ExtractStats", "FileReader", "RestReader", "Source", "SqlReader", "open_source"]
+__all__ = ["ExtractStats", "FileReader", "PluginReader", "RestReader", "Source", "SqlReader", "open_source"]

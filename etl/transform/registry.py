@@ -7,11 +7,13 @@ New functions are added here with `@register`, reviewed and tested like any othe
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl.config.schema import Derive
+if TYPE_CHECKING:  # annotations only: the schema itself resolves function names through this module
+    from etl.config.schema import Derive
 
 Function = Callable[..., pa.Array]
 FUNCTIONS: dict[str, Function] = {}
@@ -38,14 +40,30 @@ def derive_column(table: pa.Table, spec: Derive) -> pa.Array:
     if spec.concat is not None:
         parts = [_operand(table, t) for t in spec.concat]
         joined = pc.binary_join_element_wise(*parts, "", null_handling="replace", null_replacement="")
+        if isinstance(joined, pa.Scalar):  # only literals ('=USD'): the same text on every row
+            joined = pa.repeat(joined, table.num_rows)
         joined = pc.utf8_trim_whitespace(joined)
         return pc.if_else(pc.equal(joined, ""), pa.scalar(None, pa.string()), joined)
     if spec.coalesce is not None:
         return pc.coalesce(*[table[c] for c in spec.coalesce])
-    if spec.function not in FUNCTIONS:
-        known = ", ".join(sorted(FUNCTIONS))
-        raise KeyError(f"derive function {spec.function!r} is not registered; known: {known}")
-    return FUNCTIONS[spec.function](*[table[a].combine_chunks() for a in spec.args], **spec.kwargs)
+    fn = resolve(spec.function or "", len(spec.args), spec.kwargs)
+    return fn(*[table[a].combine_chunks() for a in spec.args], **spec.kwargs)
+
+
+def resolve(name: str, nargs: int, kwargs: dict) -> Function:
+    """A built-in function, else one an installed plug-in provides (entry point group etl.transforms);
+    checked against the call the mapping makes, so a wrong name or keyword fails when it is loaded."""
+    from etl.plugin_registry import PluginError, check_arguments, transform
+
+    fn = FUNCTIONS.get(name)
+    if fn is None:
+        try:
+            fn = transform(name)
+        except PluginError as exc:
+            raise ValueError(f"derive function {name!r} is not registered; built-in: "
+                             f"{', '.join(sorted(FUNCTIONS))}; {exc}") from None
+    check_arguments(fn, f"derive function {name!r}", nargs, kwargs)
+    return fn
 
 
 @register("email_domain")
@@ -116,3 +134,18 @@ def is_in(arr: pa.Array, values: list | None = None) -> pa.Array:
     if not values:
         raise ValueError("derive function is_in needs kwargs: {values: [...]}")
     return pc.is_in(arr, value_set=pa.array(values).cast(arr.type))
+
+
+@register("format_date")
+def format_date(value: pa.Array, format: str = "%Y-%m-%d") -> pa.Array:  # noqa: A002 - the YAML's word
+    """A date or timestamp as text in a target system's own format, e.g. '%Y%m%d' or '%d.%m.%Y'."""
+    if pa.types.is_date(value.type):
+        value = pc.cast(value, pa.timestamp("s"))
+    return pc.strftime(value, format)
+
+
+@register("minor_units")
+def minor_units(amount: pa.Array, digits: int = 2) -> pa.Array:
+    """An amount as an integer count of minor units (cents): 12.345 -> 1235 (half away from zero)."""
+    scaled = pc.multiply(pc.cast(amount, pa.decimal128(24, 6)), pa.scalar(10 ** digits, pa.decimal128(12, 0)))
+    return pc.cast(pc.round(scaled, 0, round_mode="half_towards_infinity"), pa.int64())
