@@ -41,9 +41,9 @@ def oa(workdir: Path) -> Iterator[dict[str, str]]:
     The folder is the one `mappings/oa` reads (under ETL_DATA_DIR), so there is nothing to export. A second
     demo run drops the same files again: the ledger finds them loaded already and records duplicates.
     """
+    from demo.oa_files import write_oa_drop
     from etl.config.loader import load_system, mappings_dir
     from etl.config.schema import FileSource
-    from demo.oa_files import write_oa_drop
     from etl.sources.files import landing_dir
 
     entities = load_system(mappings_dir() / "oa").entities.values()
