@@ -258,6 +258,7 @@ class _Batch:
         created = BASE_START_MS + self.ids.astype(np.int64) * _SPAN_S // (table.n + 1) * 1000
         if table.created:
             created = np.array([table.created.get(r, c) for r, c in zip(rids, created.tolist(), strict=True)])
+        self.created_ms = np.asarray(created, dtype=np.int64)
         self.created, self.updated = iso(created), iso([updated for updated, _ in keys])
         self.dirt: dict[int, list[dict[str, str]]] = {}  # position in the batch -> dirt found there
 
@@ -489,17 +490,33 @@ def _activities(b: _Batch) -> Columns:
                                     for k, o in zip(kind, outcomes, strict=True)]}
 
 
+_REPLY_MINUTES = {"HIGH": 60, "MEDIUM": 240, "LOW": 720}  # slowest first reply per priority
+
+
 def _tickets(b: _Batch) -> Columns:
     h0, hv = b.h0, b.hv
-    subject = _pick(_TICKET_SUBJECTS, h0)
+    subject, stage, priority = _pick(_TICKET_SUBJECTS, h0), _pick(_TICKET_STAGES, hv), _pick(_PRIORITIES, hv >> 4)
     return {"subject": subject,
             "content": [f"Customer reports: {s.lower()} (ref T-{i})."
                         for s, i in zip(subject, b.sids, strict=True)],
-            "hs_pipeline_stage": _pick(_TICKET_STAGES, hv), "hs_ticket_priority": _pick(_PRIORITIES, hv >> 4),
+            "hs_pipeline_stage": stage, "hs_ticket_priority": priority,
+            **_ticket_times(b, stage, priority),
             "associatedcontactid": b.fk("contacts", h0 >> 8),
             "associatedcompanyid": _some(b.fk("companies", h0 >> 32), (h0 >> 4) % 10 < 7),
             "hubspot_owner_id": b.fk("owners", hv >> 8),
             "ticket_category": _pick(_TICKET_CATEGORIES, h0 >> 60)}
+
+
+def _ticket_times(b: _Batch, stage: list[str], priority: list[str]) -> Columns:
+    """First agent reply (none while a ticket is new) and close time (closed tickets only), as HubSpot's
+    first_agent_reply_date and closed_date: a reply within the priority's target, the close before the
+    record's last modification (base records were last modified a day after creation)."""
+    limit = np.array([_REPLY_MINUTES[p] for p in priority], dtype=np.int64)
+    reply_min = 5 + (b.hv >> 12).astype(np.int64) % limit
+    closed_min = reply_min + 1 + (b.hv >> 24).astype(np.int64) % (1430 - reply_min)
+    reply, closed = b.created_ms + reply_min * 60_000, b.created_ms + closed_min * 60_000
+    replied, done = np.array([s != "new" for s in stage]), np.array([s == "closed" for s in stage])
+    return {"first_agent_reply_date": _some(iso(reply), replied), "closed_date": _some(iso(closed), done)}
 
 
 _BUILDERS: dict[str, Callable[[_Batch], Columns]] = {

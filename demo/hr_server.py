@@ -8,6 +8,11 @@ and ``?modified_since=<ISO>`` (strictly greater, ordered by last_modified then p
 an incremental sync resume. ``POST /_admin/mutate`` changes a seeded share of employees with a
 later ``last_modified`` so incremental runs have something to pick up; admin routes need no auth.
 
+Write side (demo/write_api.py, same auth): ``key_accounts`` (the accounts each employee manages;
+``account_manager_id`` must be an HR employee) and ``marketing_list_members``. ``--sales-team`` adds
+the CRM's sales staff (Chinook's eight employees) to the Sales department as employees 301-308, so the
+person crosswalk links CRM owners to HR employees as it would in one company.
+
 Run: ``python -m demo.hr_server --port 0`` prints ``LISTENING http://127.0.0.1:PORT`` first.
 """
 
@@ -27,6 +32,7 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 
 from demo.hr_data import PRIMARY_KEYS, load_hr
+from demo.write_api import Rule, WriteStore, route
 
 HR_TZ = dt.timezone(dt.timedelta(hours=2))
 EMAIL_DOMAIN = "hr.example"
@@ -34,6 +40,22 @@ DEFAULT_PER_PAGE, MAX_PER_PAGE = 50, 200
 # Reference tables were "migrated" in one go; all their rows share this timestamp (tests tie-breaking).
 MIGRATED_AT = dt.datetime(2005, 1, 3, 8, 0, tzinfo=HR_TZ)
 DATE_FIELDS = ("hire_date", "start_date", "end_date")
+WRITE_SCHEMAS = {
+    "key_accounts": {
+        "account_no": Rule(required=True, max_length=40),
+        "name": Rule(required=True, max_length=120),
+        "account_manager_id": Rule(type="integer", required=True),
+        "tier": Rule(required=True, choices=("gold", "platinum")),
+        "annual_revenue": Rule(type="number", minimum=0),
+        "country": Rule(max_length=60),
+    },
+    "marketing_list_members": {
+        "list": Rule(required=True, max_length=60),
+        "contact_no": Rule(required=True),
+        "first_name": Rule(max_length=80),
+        "last_name": Rule(required=True, max_length=80),
+    },
+}
 
 
 def format_date(value: dt.date) -> str:
@@ -51,12 +73,27 @@ def parse_since(text: str) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=HR_TZ)
 
 
+def sales_staff() -> list[dict]:
+    """Chinook's staff (the demo CRM's first owners) as Sales department employees 301-308."""
+    import json
+    from pathlib import Path
+
+    seed = json.loads((Path(__file__).parent / "data" / "chinook_seed.json").read_text(encoding="utf-8"))
+    return [{"employee_id": 301 + i, "first_name": e["firstName"], "last_name": e["lastName"],
+             "email": f"{e['firstName'][0]}{e['lastName']}".upper()[:8], "phone_number": f"011.44.1344.{4290 + i}",
+             "hire_date": dt.date(2016, 3, 1) + dt.timedelta(days=30 * i), "job_id": "SA_REP", "salary": 7000 + 100 * i,
+             "commission_pct": 0.1, "manager_id": 145, "department_id": 80}
+            for i, e in enumerate(seed["employees"])]
+
+
 class HrStore:
     """The HR tables as API records, plus the deterministic mutation used by incremental tests."""
 
-    def __init__(self) -> None:
+    def __init__(self, sales_team: bool = False) -> None:
         self.lock = threading.Lock()
         tables = load_hr()
+        if sales_team:
+            tables["employees"] = tables["employees"] + sales_staff()
         staffed = {e["department_id"] for e in tables["employees"]}
         self.tables: dict[str, list[dict]] = {}
         self.modified: dict[str, dict[tuple, dt.datetime]] = {}
@@ -129,6 +166,7 @@ class HrHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: every response sets Content-Length
     server_version = "DemoHR/1.0"
     store: HrStore
+    writes: WriteStore
     credentials: tuple[str, str]
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - signature is inherited
@@ -159,7 +197,40 @@ class HrHandler(BaseHTTPRequestHandler):
         same_user = hmac.compare_digest(user.encode(), expected_user.encode())
         return same_user & hmac.compare_digest(password.encode(), expected_password.encode())
 
+    def _write(self, method: str) -> bool:
+        """Serve the write API (and its admin counters); False when the path is not one of its routes."""
+        path = urlsplit(self.path).path
+        if path == "/_admin/writes":
+            self._send(200, self.writes.stats())
+            return True
+        if not re.fullmatch(r"/api/v1/(" + "|".join(WRITE_SCHEMAS) + r")(/[^/]+)?", path):
+            return False
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        if not self._authorised():
+            self._error(401, "authentication required", {"WWW-Authenticate": 'Basic realm="demo-hr"'})
+            return True
+        status, answer, headers = route(self.writes, method, path, body, self.headers) or (404, {}, {})
+        if answer is None:
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        else:
+            self._send(status, answer, headers)
+        return True
+
+    def do_PUT(self) -> None:  # noqa: N802 - http.server naming
+        self._write("PUT") or self._error(404, f"no such endpoint: {self.path}")
+
+    def do_PATCH(self) -> None:  # noqa: N802 - http.server naming
+        self._write("PATCH") or self._error(404, f"no such endpoint: {self.path}")
+
+    def do_DELETE(self) -> None:  # noqa: N802 - http.server naming
+        self._write("DELETE") or self._error(404, f"no such endpoint: {self.path}")
+
     def do_GET(self) -> None:  # noqa: N802 - http.server naming
+        if self._write("GET"):
+            return None
         url = urlsplit(self.path)
         if url.path == "/_admin/stats":
             return self._send(200, self.store.stats())
@@ -181,6 +252,8 @@ class HrHandler(BaseHTTPRequestHandler):
         self._send(200, self.store.page(match.group(1), page, per_page, since))
 
     def do_POST(self) -> None:  # noqa: N802 - http.server naming
+        if self._write("POST"):
+            return None
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b"{}"
         if urlsplit(self.path).path != "/_admin/mutate":
@@ -194,10 +267,15 @@ class HrHandler(BaseHTTPRequestHandler):
         self._send(200, result)
 
 
-def make_server(host: str = "127.0.0.1", port: int = 0, user: str = "hr",
-                password: str = "hr-secret") -> ThreadingHTTPServer:
+def make_server(host: str = "127.0.0.1", port: int = 0, user: str = "hr", password: str = "hr-secret",
+                store: str | None = None, rate: float = 0.0, sales_team: bool = False) -> ThreadingHTTPServer:
     """A ready, not yet serving, HR server; each server gets its own store and credentials."""
-    handler = type("BoundHrHandler", (HrHandler,), {"store": HrStore(), "credentials": (user, password)})
+    hr = HrStore(sales_team)
+    writes = WriteStore(WRITE_SCHEMAS, store, rate)
+    employees = {e["employee_id"] for e in hr.tables["employees"]}
+    writes.checks["key_accounts"] = lambda r: [] if r.get("account_manager_id") in employees else [
+        {"field": "account_manager_id", "message": "is not an HR employee id"}]
+    handler = type("BoundHrHandler", (HrHandler,), {"store": hr, "writes": writes, "credentials": (user, password)})
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     return server
@@ -209,8 +287,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--user", default=os.environ.get("DEMO_HR_USER", "hr"))
     parser.add_argument("--password", default=os.environ.get("DEMO_HR_PASSWORD", "hr-secret"))
+    parser.add_argument("--store", default=None, help="SQLite file keeping written records (default: memory)")
+    parser.add_argument("--rate", type=float, default=0.0, help="write requests per second (0: unlimited)")
+    parser.add_argument("--sales-team", action="store_true", help="add the CRM's sales staff as employees")
     args = parser.parse_args(argv)
-    server = make_server(args.host, args.port, args.user, args.password)
+    server = make_server(args.host, args.port, args.user, args.password, args.store, args.rate, args.sales_team)
     print(f"LISTENING http://{args.host}:{server.server_address[1]}", flush=True)
     try:
         server.serve_forever()

@@ -25,32 +25,41 @@ def crm(workdir: Path) -> Iterator[dict[str, str]]:
 
 @contextlib.contextmanager
 def hr(workdir: Path) -> Iterator[dict[str, str]]:
-    """The demo HR API (page-number paging, HTTP Basic auth) as connection `hr_api`."""
+    """The demo HR API (page-number paging, HTTP Basic auth) as connection `hr_api`, with the CRM's sales
+    staff employed in Sales (so CRM owners link to HR employees) and its write side kept in the workdir."""
     from demo.process import start_demo_server
 
     user = os.environ.get("DEMO_HR_USER", "hr")
     password = os.environ.get("DEMO_HR_PASSWORD", "hr-secret")
-    with start_demo_server("hr", user=user, password=password) as srv:
+    rate = os.environ.get("DEMO_WRITE_RATE", "50")
+    with start_demo_server("hr", user=user, password=password, store=str(workdir / "hr_writes.sqlite"),
+                           rate=rate, sales_team=True) as srv:
         yield {"AIRFLOW_CONN_HR_API": f"http://{user}:{password}@{srv.url.removeprefix('http://')}"}
 
 
 @contextlib.contextmanager
 def oa(workdir: Path) -> Iterator[dict[str, str]]:
-    """An OA export (and, unless DEMO_OA_BAD=0, its unreadable files) dropped into the OA landing folder.
+    """An OA export (and, unless DEMO_OA_BAD=0, its unreadable files) dropped into the OA landing folder,
+    and the OA's REST write API (customers, marketing lists) as connection `oa_api`.
 
     The folder is the one `mappings/oa` reads (under ETL_DATA_DIR), so there is nothing to export. A second
     demo run drops the same files again: the ledger finds them loaded already and records duplicates.
+    The write API keeps what it receives in the workdir, so a second demo run finds it there.
     """
+    from demo.oa_files import write_oa_drop
+    from demo.process import start_demo_server
     from etl.config.loader import load_system, mappings_dir
     from etl.config.schema import FileSource
-    from demo.oa_files import write_oa_drop
     from etl.sources.files import landing_dir
 
     entities = load_system(mappings_dir() / "oa").entities.values()
     landing = landing_dir(next(e.source.landing for e in entities if isinstance(e.source, FileSource)))
     write_oa_drop(landing, seed=42, batch=int(os.environ.get("DEMO_OA_BATCH", "1")),
                   bad=os.environ.get("DEMO_OA_BAD", "1") != "0")
-    yield {}
+    token = os.environ.get("DEMO_OA_TOKEN", "oa-token")
+    rate = os.environ.get("DEMO_WRITE_RATE", "50")
+    with start_demo_server("oa", token=token, store=str(workdir / "oa_writes.sqlite"), rate=rate) as srv:
+        yield {"AIRFLOW_CONN_OA_API": f"http://:{token}@{srv.url.removeprefix('http://')}"}
 
 
 @contextlib.contextmanager
@@ -66,7 +75,7 @@ def erp(workdir: Path) -> Iterator[dict[str, str]]:
     path = (workdir / "erp.sqlite").resolve()
     url = f"sqlite:///{path}"
     try:
-        row_counts(url)
+        row_counts(url)  # includes sales_orders: an ERP built before outbound syncs is rebuilt
     except Exception:  # missing, empty or half-built: start over
         path.unlink(missing_ok=True)
         build_erp(url, seed=42)

@@ -1,13 +1,16 @@
 """The warehouse connection: one SQLAlchemy URL (`ETL_WAREHOUSE_URL`) picks DuckDB or PostgreSQL.
 
 Both dialects go through the same code; what differs (column types, the bulk path) is looked up here
-once. DuckDB allows one writer process per file, so opening retries while another task holds the lock.
+once. DuckDB allows one writer process per file, so opening retries while another task holds the lock;
+for the same reason a DuckDB warehouse is refused when Airflow runs tasks on several hosts.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +40,15 @@ TYPES = {
 }
 
 
+# Executors that run every task on the scheduler's own host; any other one (CeleryExecutor,
+# KubernetesExecutor, EdgeExecutor, ECS, ...) may run two tasks of a DAG on two machines.
+SINGLE_HOST_EXECUTORS = {"LocalExecutor", "SequentialExecutor", "DebugExecutor"}
+
+
+class DistributedDuckDBError(RuntimeError):
+    """A DuckDB warehouse under an executor that runs tasks on several hosts: a configuration error."""
+
+
 def warehouse_url() -> str:
     """The configured URL, with a relative DuckDB path anchored at the project root."""
     url = os.environ.get("ETL_WAREHOUSE_URL", DEFAULT_URL)
@@ -44,7 +56,42 @@ def warehouse_url() -> str:
         rel = url.removeprefix("duckdb:///")
         if rel and rel != ":memory:":
             url = f"duckdb:///{(PROJECT_ROOT / rel).resolve()}"
+    if url.startswith("duckdb:"):
+        refuse_duckdb_if_distributed(url, configured_executors())
     return url
+
+
+def configured_executors() -> list[str]:
+    """The class names of Airflow's configured executors (`[core] executor`: a list, aliases allowed).
+
+    Read from the environment, or from Airflow's configuration when Airflow is already loaded (a task
+    always is); plain `etl` commands outside Airflow do not pay for importing it.
+    """
+    value = os.environ.get("AIRFLOW__CORE__EXECUTOR")
+    if value is None and "airflow" in sys.modules:
+        try:
+            from airflow.configuration import conf
+
+            value = conf.get("core", "executor", fallback="")
+        except Exception:  # noqa: BLE001 - no readable Airflow config: nothing configured
+            value = ""
+    names = []
+    for item in re.split(r"[,;]", value or ""):
+        path = item.split("=")[-1].split(":")[-1].strip()  # "team=alias:module.Class" -> module.Class
+        if path:
+            names.append(path.rsplit(".", 1)[-1])
+    return names
+
+
+def refuse_duckdb_if_distributed(url: str, executors: list[str]) -> None:
+    """A DuckDB file has one writer on one host: tasks on other workers would write other files."""
+    remote = [e for e in executors if e not in SINGLE_HOST_EXECUTORS]
+    if remote:
+        raise DistributedDuckDBError(
+            f"ETL_WAREHOUSE_URL is a DuckDB warehouse ({url}), but Airflow's executor {', '.join(remote)} runs "
+            "tasks on several hosts, and a DuckDB file has a single writer on a single host. Use PostgreSQL: "
+            "set ETL_WAREHOUSE_URL=postgresql://USER:PASSWORD@HOST:5432/DB (see README, Production), "
+            "or run on one host with LocalExecutor.")
 
 
 def with_driver(url: str) -> str:

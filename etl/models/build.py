@@ -20,6 +20,7 @@ import yaml
 
 from etl.load.warehouse import quote, transaction
 from etl.models.conform import conformed_models
+from etl.models.settings import write_settings
 from etl.models.staging import ensure_staging_tables
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,7 @@ def build_models(url: str | None = None, sql_dir: Path = SQL_DIR) -> dict[str, i
     counts: dict[str, int] = {}
     with transaction(url) as conn:
         ensure_staging_tables(conn)
+        write_settings(conn)
         for model in order:
             started = time.monotonic()
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {quote(model.name)}"))

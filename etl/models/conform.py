@@ -79,7 +79,10 @@ CONTRACT: dict[str, dict[str, tuple[str, str]]] = {
         "subject": ("string", "subject line"),
         "status": ("string", "status or pipeline stage"),
         "priority": ("string", "priority as the CRM names it"),
+        "category": ("string", "ticket category (product issue, billing, ...) as the CRM names it"),
         "opened_at": ("timestamp", "opened (UTC)"),
+        "first_response_at": ("timestamp", "first agent reply (UTC); null while unanswered"),
+        "closed_at": ("timestamp", "closed (UTC); null while open"),
         "contact_id": ("string", "the person who raised it"),
         "account_id": ("string", "their company"),
         "owner_id": ("string", "CRM user working on it"),
@@ -138,7 +141,7 @@ def conformed_models(model_cls, systems: dict | None = None) -> dict:
     """The six core tables as `etl.models.build.Model`s with generated SQL, from the loaded mappings."""
     from etl.config.loader import load_all, mappings_dir
 
-    systems = load_all() if systems is None else systems
+    systems = load_all(strict=False) if systems is None else systems  # a broken file disables only its entity
     by_table: dict[str, list] = {t: [] for t in CONTRACT}
     for cfg in systems.values():
         for e in cfg.entities.values():

@@ -13,13 +13,14 @@ from etl.config.loader import MappingError, load_all, load_system, mappings_dir
 
 def _permanent_errors() -> tuple[type[BaseException], ...]:
     """Failures a retry cannot fix: bad config, a refused token, failed quality, broken accounting."""
+    from etl.load.warehouse import DistributedDuckDBError
     from etl.quality.suites import SuiteError
     from etl.sources.connections import ConnectionNotFound
     from etl.sources.http import HttpError
     from etl.sources.pagination import PaginationError
 
     return (MappingError, SuiteError, ConnectionNotFound, HttpError, PaginationError,
-            steps.DataQualityError, steps.InvariantError)
+            steps.DataQualityError, steps.InvariantError, DistributedDuckDBError)
 
 
 def fail_fast(fn):

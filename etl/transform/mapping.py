@@ -125,6 +125,15 @@ def row_hash(table: pa.Table) -> pa.Array:
     return pa.array(pd.util.hash_pandas_object(frame, index=False).to_numpy().view("int64"))
 
 
+def _derived_from(entity: Entity, converted: set[str]) -> list[str]:
+    """Derived columns that read a conversion's output: computed after the conversions, in file order."""
+    late: list[str] = []
+    for name, col in entity.columns.items():
+        if col.derive and set(col.derive.args) & (converted | set(late)):
+            late.append(name)
+    return late
+
+
 def map_batch(raw: pa.Table, entity: Entity, rates: RateTables | None = None) -> MapResult:
     """`rates`: the rate tables of the entity's currency conversions (`conversions.load_rates`)."""
     n = raw.num_rows
@@ -141,14 +150,18 @@ def map_batch(raw: pa.Table, entity: Entity, rates: RateTables | None = None) ->
         if col.default is not None:
             typed = pc.coalesce(typed, pa.scalar(col.default).cast(typed.type))
         columns[name] = typed
+    late = _derived_from(entity, converted)
     for name, col in entity.columns.items():
-        if col.derive:
-            derived = derive_column(pa.table(columns), col.derive)
-            columns[name] = pc.cast(derived, arrow_type(col.type))
+        if col.derive and name not in late:
+            columns[name] = pc.cast(derive_column(pa.table(columns), col.derive), arrow_type(col.type))
     if entity.conversions:
         outputs, failed = apply_conversions(columns, entity, rates)
         columns.update(outputs)
         reasons.extend(failed)
+    for name in late:  # e.g. integer minor units of a converted amount (outbound to an ERP)
+        derive = entity.columns[name].derive
+        assert derive is not None
+        columns[name] = pc.cast(derive_column(pa.table(columns), derive), arrow_type(entity.columns[name].type))
     table = pa.table({name: columns[name] for name in entity.columns})
     if entity.extras == "keep":
         used = {source_of(k, c) for k, c in entity.columns.items() if not c.derive}

@@ -38,6 +38,8 @@ def derive_column(table: pa.Table, spec: Derive) -> pa.Array:
     if spec.concat is not None:
         parts = [_operand(table, t) for t in spec.concat]
         joined = pc.binary_join_element_wise(*parts, "", null_handling="replace", null_replacement="")
+        if isinstance(joined, pa.Scalar):  # only literals ('=USD'): the same text on every row
+            joined = pa.repeat(joined, table.num_rows)
         joined = pc.utf8_trim_whitespace(joined)
         return pc.if_else(pc.equal(joined, ""), pa.scalar(None, pa.string()), joined)
     if spec.coalesce is not None:
@@ -116,3 +118,18 @@ def is_in(arr: pa.Array, values: list | None = None) -> pa.Array:
     if not values:
         raise ValueError("derive function is_in needs kwargs: {values: [...]}")
     return pc.is_in(arr, value_set=pa.array(values).cast(arr.type))
+
+
+@register("format_date")
+def format_date(value: pa.Array, format: str = "%Y-%m-%d") -> pa.Array:  # noqa: A002 - the YAML's word
+    """A date or timestamp as text in a target system's own format, e.g. '%Y%m%d' or '%d.%m.%Y'."""
+    if pa.types.is_date(value.type):
+        value = pc.cast(value, pa.timestamp("s"))
+    return pc.strftime(value, format)
+
+
+@register("minor_units")
+def minor_units(amount: pa.Array, digits: int = 2) -> pa.Array:
+    """An amount as an integer count of minor units (cents): 12.345 -> 1235 (half away from zero)."""
+    scaled = pc.multiply(pc.cast(amount, pa.decimal128(24, 6)), pa.scalar(10 ** digits, pa.decimal128(12, 0)))
+    return pc.cast(pc.round(scaled, 0, round_mode="half_towards_infinity"), pa.int64())

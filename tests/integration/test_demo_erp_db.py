@@ -133,7 +133,8 @@ def _assert_invoices_consistent(url: str) -> None:
 def test_counts_are_northwinds_plus_erp_tables(erp):
     assert {t: erp.counts[t] for t in NORTHWIND_COUNTS} == NORTHWIND_COUNTS
     assert erp.counts["invoices"] == SHIPPED_ORDERS
-    assert erp.counts["fx_rates"] == 5 * 654 - len(MISSING_FX_DATES)  # 654 business days 1996-07..1998-12
+    # 654 business days 1996-07..1998-12 and 1044 in 2023-2026 (the CRM's years), 5 currencies
+    assert erp.counts["fx_rates"] == 5 * (654 + 1044) - len(MISSING_FX_DATES)
 
 
 def test_counts_match_dump():

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from etl.config.loader import load_system, mappings_dir
 from demo.oa_files import bad_files, redeliver, write_oa_drop
+from etl.config.loader import load_system, mappings_dir
 from etl.steps import RunContext, extract, load, run_entity, transform, validate
 from tests.conftest import reset_pg
 from tests.helpers.warehouse import assert_invariant, rows, runs

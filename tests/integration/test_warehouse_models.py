@@ -26,7 +26,7 @@ from tests.helpers.warehouse import rows
 
 ENTITIES = {
     "crm": ("owners", "companies", "contacts", "deals", "activities", "tickets"),
-    "erp": ("fx_rates", "customers", "sales_reps", "products", "orders", "order_lines"),
+    "erp": ("fx_rates", "customers", "sales_reps", "categories", "products", "orders", "order_lines", "invoices"),
     "hr": ("employees", "departments", "jobs"),
     "oa": ("approvals", "purchase_requests", "purchase_request_lines"),
 }
@@ -249,6 +249,34 @@ def test_a_rebuild_changes_nothing(built):
     assert build_crosswalks(url, built["overrides"]) == built["results"]["duckdb"][0]
     assert build_models(url) == built["results"]["duckdb"][1]
     assert {t: _snapshot(url, t) for t in tables} == before
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("warehouse", ["duckdb", "postgres"])
+def test_approval_times_are_what_the_docs_say(built, warehouse):
+    """The OA writes office time (Europe/Berlin); fct_approvals documents decided_at as UTC and
+    decided_at_local as office time. Checked against the OA's own export, converted here with zoneinfo."""
+    from zoneinfo import ZoneInfo
+
+    from demo.oa_files import build_drop
+
+    columns = discover()["fct_approvals"].columns
+    assert "UTC" in columns["decided_at"] and "Europe/Berlin" in columns["decided_at_local"]
+    assert "UTC" in discover()["mart_approvals"].columns["last_decided_at"]
+    (_, exported), = [v for k, v in build_drop(seed=42, batch=1).items() if k.startswith("approvals_")]
+    berlin, seen = ZoneInfo("Europe/Berlin"), 0
+    got = {(r, s): (utc, local, key) for r, s, utc, local, key in rows(
+        built["urls"][warehouse], "SELECT request_id, step, decided_at, decided_at_local, decided_date_key "
+                                  "FROM fct_approvals WHERE decided_at IS NOT NULL")}
+    for row in exported:
+        if not row["decided_at"]:
+            continue
+        fmt = "%d/%m/%Y %H:%M" if "/" in row["decided_at"] else "%Y-%m-%d %H:%M"
+        office = dt.datetime.strptime(row["decided_at"], fmt)
+        utc = office.replace(tzinfo=berlin).astimezone(dt.UTC).replace(tzinfo=None)
+        assert got[(int(row["request_id"]), int(row["step"]))] == (utc, office, int(office.strftime("%Y%m%d")))
+        seen += 1
+    assert seen >= 20
 
 
 def _value(v):

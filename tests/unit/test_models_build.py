@@ -8,9 +8,16 @@ import pytest
 from etl.models.build import ModelError, build_order, discover
 from etl.models.docs import DOC_PATH, render
 
-CORE = {"dim_customer", "dim_sales_rep", "dim_date", "fct_sales", "fct_deals", "fct_approvals",
-        "crm_accounts", "crm_contacts", "crm_deals", "crm_users", "crm_activities", "crm_tickets"}
-MARTS = {"mart_customer_360", "mart_sales", "mart_pipeline", "mart_approvals", "mart_rep_performance"}
+CORE = {"dim_customer", "dim_sales_rep", "dim_date", "fct_sales", "fct_deals", "fct_approvals", "fct_tickets",
+        "fct_invoices", "crm_accounts", "crm_contacts", "crm_deals", "crm_users", "crm_activities", "crm_tickets"}
+MARTS = {"mart_customer_360", "mart_sales", "mart_pipeline", "mart_approvals", "mart_rep_performance",
+         "mart_customer_value", "mart_product_associations", "mart_service", "mart_product_sales",
+         "mart_receivables"}
+CONTRACTS = {  # column contracts analysts' queries rely on (stable names, in this order, first)
+    "mart_customer_value": ["customer_key", "recency_days", "frequency", "monetary", "r_score", "f_score",
+                            "m_score", "segment"],
+    "mart_product_associations": ["antecedent", "consequent", "support", "confidence", "lift", "baskets"],
+}
 
 
 def test_every_model_is_found_in_its_layer_with_its_documentation():
@@ -20,6 +27,11 @@ def test_every_model_is_found_in_its_layer_with_its_documentation():
     for m in models.values():
         assert m.description and m.grain and m.columns, m.name
         assert m.sql.upper().startswith(("SELECT", "WITH")), m.name
+
+
+@pytest.mark.parametrize("name", sorted(CONTRACTS))
+def test_contract_columns_come_first(name):
+    assert list(discover()[name].columns)[:len(CONTRACTS[name])] == CONTRACTS[name]
 
 
 def test_dependencies_come_first():

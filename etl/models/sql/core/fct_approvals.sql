@@ -14,8 +14,9 @@
 --   approver_name: approver name as the OA holds it
 --   decision: approved, rejected or pending
 --   is_decided: the step is approved or rejected
---   decided_at: when the step was decided (office time, Europe/Berlin; null while pending)
---   decided_date_key: decided_at's day as yyyymmdd (dim_date)
+--   decided_at: when the step was decided, in UTC like every timestamp of the warehouse (the OA writes office time, Europe/Berlin, converted at load); null while pending
+--   decided_at_local: the same moment in office time (Europe/Berlin wall clock), as the approver saw it
+--   decided_date_key: the office day of the decision (decided_at_local) as yyyymmdd (dim_date)
 --   previous_decided_at: when the previous step was decided
 --   hours_to_decide: hours from the previous step's decision to this one (null for step 1 and pending steps)
 --   request_status: rejected (any step rejected), approved (every step approved) or pending
@@ -27,6 +28,7 @@
 --   request_amount: sum of the request's lines (unit price x quantity)
 WITH steps AS (
     SELECT a.*,
+           (a.decided_at AT TIME ZONE 'UTC') AT TIME ZONE 'Europe/Berlin' AS decided_at_local,
            LAG(a.decided_at) OVER (PARTITION BY a.request_id ORDER BY a.step) AS previous_decided_at,
            MAX(a.step) OVER (PARTITION BY a.request_id) AS steps_in_request
     FROM stg_oa__approvals a
@@ -57,8 +59,9 @@ SELECT
     s.decision,
     s.decision IN ('approved', 'rejected') AS is_decided,
     s.decided_at,
-    CAST(EXTRACT(YEAR FROM s.decided_at) * 10000 + EXTRACT(MONTH FROM s.decided_at) * 100
-         + EXTRACT(DAY FROM s.decided_at) AS INTEGER) AS decided_date_key,
+    s.decided_at_local,
+    CAST(EXTRACT(YEAR FROM s.decided_at_local) * 10000 + EXTRACT(MONTH FROM s.decided_at_local) * 100
+         + EXTRACT(DAY FROM s.decided_at_local) AS INTEGER) AS decided_date_key,
     s.previous_decided_at,
     CAST(EXTRACT(EPOCH FROM (s.decided_at - s.previous_decided_at)) / 3600 AS DECIMAL(10, 2)) AS hours_to_decide,
     r.request_status,

@@ -15,6 +15,7 @@
 --   product_id: ERP product id
 --   product_name: product name
 --   category_id: ERP product category id
+--   category_name: product category name (stg_erp__categories)
 --   quantity: units ordered
 --   unit_price: unit price in the order's currency
 --   discount: discount share, 0-1
@@ -40,6 +41,7 @@ SELECT
     l.product_id,
     p.product_name,
     p.category_id,
+    cat.category_name,
     l.quantity,
     l.unit_price,
     l.discount,
@@ -57,3 +59,4 @@ LEFT JOIN stg_erp__orders o ON o.order_id = l.order_id
 LEFT JOIN dim_customer dc ON dc.erp_customer_id = o.customer_id
 LEFT JOIN dim_sales_rep sr ON sr.erp_sales_rep_id = CAST(o.employee_id AS VARCHAR)
 LEFT JOIN stg_erp__products p ON p.product_id = l.product_id
+LEFT JOIN stg_erp__categories cat ON cat.category_id = p.category_id

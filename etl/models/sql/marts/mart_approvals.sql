@@ -17,7 +17,8 @@
 --   max_hours_to_decide: longest such wait
 --   avg_request_cycle_hours: average first-to-last-decision hours of the finished requests the approver took part in
 --   approved_amount: total amount of the requests the approver approved a step of
---   last_decided_at: the approver's latest decision
+--   last_decided_at: the approver's latest decision, UTC
+--   last_decided_at_local: the same moment in office time (Europe/Berlin)
 WITH hr AS (
     SELECT person_id, record_id AS hr_employee_id FROM xwalk_person WHERE system = 'hr'
 )
@@ -37,7 +38,8 @@ SELECT
     MAX(f.hours_to_decide) AS max_hours_to_decide,
     CAST(AVG(f.request_cycle_hours) AS DECIMAL(10, 2)) AS avg_request_cycle_hours,
     CAST(SUM(f.request_amount) FILTER (WHERE f.decision = 'approved') AS DECIMAL(18, 2)) AS approved_amount,
-    MAX(f.decided_at) AS last_decided_at
+    MAX(f.decided_at) AS last_decided_at,
+    MAX(f.decided_at_local) AS last_decided_at_local
 FROM fct_approvals f
 LEFT JOIN hr h ON h.person_id = f.approver_key
 GROUP BY f.approver_key

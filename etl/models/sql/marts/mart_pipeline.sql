@@ -1,7 +1,7 @@
 -- description: >-
 --   The CRM pipeline by stage and owner: how many deals sit where, for how much, in the deal currency
---   and in USD. Amounts are summed per currency; amount_usd leaves out deals without a USD rate
---   (counted in deals_without_usd).
+--   and in USD. Amounts are summed per currency; amount_usd is null, not a partial sum, when a deal
+--   of the row has no USD amount (counted in deals_without_usd).
 -- grain: one row per pipeline, stage, owner and deal currency
 -- columns:
 --   pipeline: CRM pipeline
@@ -14,7 +14,7 @@
 --   currency: deal currency
 --   deals: number of deals
 --   amount: total amount in the deal currency
---   amount_usd: total amount in USD (deals with a USD rate)
+--   amount_usd: total amount in USD; null when any deal of the row has no USD amount
 --   deals_without_usd: deals with an amount but no USD rate
 --   avg_days_to_close: average days from creation to close date
 --   next_close_date: earliest close date among the deals
@@ -29,7 +29,8 @@ SELECT
     d.currency,
     COUNT(*) AS deals,
     CAST(SUM(d.amount) AS DECIMAL(18, 2)) AS amount,
-    CAST(SUM(d.amount_usd) AS DECIMAL(18, 2)) AS amount_usd,
+    CAST(CASE WHEN COUNT(*) FILTER (WHERE d.amount_usd IS NULL) = 0 THEN SUM(d.amount_usd) END
+         AS DECIMAL(18, 2)) AS amount_usd,
     COUNT(*) FILTER (WHERE d.amount IS NOT NULL AND d.amount_usd IS NULL) AS deals_without_usd,
     CAST(AVG(d.days_to_close) AS DECIMAL(10, 1)) AS avg_days_to_close,
     MIN(d.close_date) AS next_close_date

@@ -7,6 +7,7 @@
 --   sales_rep_key: the rep (dim_sales_rep)
 --   full_name: name
 --   email: work e-mail
+--   hr_department: department in HR (null when the rep is not found in HR)
 --   crm_owner_id: CRM owner id
 --   erp_sales_rep_id: ERP employee id
 --   hr_employee_id: HR employee id
@@ -16,7 +17,7 @@
 --   deals_won: closed-won deals
 --   deals_lost: closed-lost deals
 --   win_rate: won / (won + lost), 0-1
---   won_amount_usd: amount of won deals in USD (deals with a USD rate)
+--   won_amount_usd: amount of won deals in USD; null, not zero, when a won deal has no USD amount
 --   orders: ERP orders taken
 --   customers_served: distinct customers of those orders
 --   revenue_usd: ERP revenue in USD
@@ -30,7 +31,8 @@ WITH deals AS (
     SELECT sales_rep_key, COUNT(*) AS deals, COUNT(*) FILTER (WHERE is_open) AS open_deals,
            COUNT(*) FILTER (WHERE is_won) AS deals_won,
            COUNT(*) FILTER (WHERE stage = 'closedlost') AS deals_lost,
-           SUM(amount_usd) FILTER (WHERE is_won) AS won_amount_usd
+           CASE WHEN COUNT(*) FILTER (WHERE is_won AND amount_usd IS NULL) = 0
+                THEN COALESCE(SUM(amount_usd) FILTER (WHERE is_won), 0) END AS won_amount_usd
     FROM fct_deals
     GROUP BY sales_rep_key
 ),
@@ -65,6 +67,7 @@ SELECT
     r.sales_rep_key,
     r.full_name,
     r.email,
+    r.hr_department,
     r.crm_owner_id,
     r.erp_sales_rep_id,
     r.hr_employee_id,
@@ -74,7 +77,7 @@ SELECT
     COALESCE(d.deals_won, 0) AS deals_won,
     COALESCE(d.deals_lost, 0) AS deals_lost,
     CAST(CAST(d.deals_won AS DECIMAL(12, 4)) / NULLIF(d.deals_won + d.deals_lost, 0) AS DECIMAL(6, 4)) AS win_rate,
-    CAST(COALESCE(d.won_amount_usd, 0) AS DECIMAL(18, 2)) AS won_amount_usd,
+    CAST(CASE WHEN d.sales_rep_key IS NULL THEN 0 ELSE d.won_amount_usd END AS DECIMAL(18, 2)) AS won_amount_usd,
     COALESCE(s.orders, 0) AS orders,
     COALESCE(s.customers_served, 0) AS customers_served,
     CAST(COALESCE(s.revenue_usd, 0) AS DECIMAL(18, 2)) AS revenue_usd,

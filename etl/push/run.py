@@ -1,0 +1,265 @@
+"""One outbound sync run: plan (select, map, diff) in the warehouse, then deliver, then account.
+
+1. plan: one warehouse transaction reads the selection in Arrow batches, maps each into run-scoped
+   part files, stages keys and hashes and runs the diff join. The mirror guard and every pre-send
+   rejection (failed cast, missing relationship, duplicate key) are decided here, before anything leaves.
+2. deliver: changed rows go to the target in chunks; after each chunk, in one short transaction, push
+   state for every accepted record, the rejects (reason, payload with PII protected) and the running
+   counters of the audit row commit together. Every record sent must come back with exactly one outcome
+   before its chunk commits. A SIGKILL loses at most the chunk in flight, which the next run sends again
+   by external id (idempotent), so the target never holds a duplicate.
+3. account: `selected = created + updated + unchanged + rejected` is checked; the run is `success`,
+   or `failed` with the reason (a broken invariant, too many rejects, the mirror guard, a TargetError).
+
+The warehouse is never held open while the target is called (DuckDB has one writer per file).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from etl import runfiles
+from etl.config.outbound import Sync
+from etl.load import push_state as ps
+from etl.load.warehouse import transaction
+from etl.push import diff as diffing
+from etl.push.select import KEY, REASON, map_selection, read_batches
+from etl.targets.base import Outcome, Record, check_outcomes
+from etl.transform.pii import mask_values
+
+log = logging.getLogger("etl.push")
+
+
+def chunk_size(sync: Sync) -> int:
+    """Records per state commit, i.e. the most a crash makes the next run send again: one batch request
+    of a batch endpoint or SQL target, else 100 single writes; a file target commits once, at the end."""
+    return getattr(sync.target, "batch_size", 100) if getattr(sync.target, "batch_path", True) else 100
+
+
+class PushError(RuntimeError):
+    """The run stopped for a reason a retry will not fix (guard, reject share, invariant)."""
+
+
+@dataclass
+class PushResult:
+    sync: str
+    run_id: str
+    status: str
+    counts: dict[str, int]
+    requests: int = 0
+    samples: dict[str, list] = field(default_factory=dict)  # dry run: a few payloads per action
+    error: str | None = None
+
+
+def _folder(sync: Sync, run_id: str):
+    return runfiles.entity_dir(sync.dag_id, run_id, "plan")
+
+
+def mask(value) -> str:
+    """'jane.doe@x.com' -> 'j***@x.com', 'Jane' -> 'J***': enough to recognise, too little to harvest."""
+    text = str(value)
+    return mask_values(pa.array([text]))[0].as_py() if "@" in text else text[:1] + "***"
+
+
+def protect_payload(sync: Sync, payload: dict) -> str:
+    """The payload as stored with a reject or shown by a dry run: `pii_fields` masked."""
+    shown = {k: (mask(v) if k in sync.pii_fields and v is not None else v) for k, v in payload.items()}
+    return orjson.dumps(shown, default=str).decode()
+
+
+def scrub(sync: Sync, reason: str, payload: dict) -> str:
+    """A target may echo a value in its message: personal values never reach the rejects table."""
+    for name in sync.pii_fields:
+        value = payload.get(name)
+        if value is not None and len(str(value)) > 2:
+            reason = reason.replace(str(value), "***")
+    return reason
+
+
+def _plan(sync: Sync, run_id: str, url: str | None, dry_run: bool):
+    from etl.transform.conversions import load_rates
+
+    rates = load_rates(sync.entity, url)
+    folder = _folder(sync, run_id)
+    writer = runfiles.PartWriter(folder)
+    filtered = selected = 0
+    with transaction(url) as conn:
+        ps.ensure_push_tables(conn)
+        ps.start_run(conn, run_id, sync.sync, sync.target.kind, sync.mode, dry_run)
+        parts = []
+        for batch in read_batches(conn, sync):
+            table, dropped = map_selection(sync, batch, rates)
+            filtered += dropped
+            selected += table.num_rows
+            parts.append((writer.files, table.select([KEY, "_row_hash", REASON])))
+            writer.write(table)
+        diffing.stage(conn, parts)
+        plan = diffing.compute(conn, sync.sync, sync.mode == "mirror")
+        ps.set_counts(conn, run_id, sync.sync, {"selected": selected, "filtered": filtered,
+                                                "unchanged": plan.unchanged})
+    return folder, plan, selected, filtered
+
+
+def _guard(sync: Sync, plan: diffing.Diff) -> None:
+    deletes, base = plan.deletes.num_rows, max(plan.state_rows, 1)
+    if deletes and deletes / base > sync.max_delete_share:
+        raise PushError(f"{sync.sync}: mirror would delete {deletes} of {plan.state_rows} records "
+                        f"({deletes / base:.0%}), above max_delete_share {sync.max_delete_share:.0%}; "
+                        "nothing was sent (check the selection, or raise the share in the YAML)")
+
+
+def _records(sync: Sync, folder, plan: diffing.Diff):
+    """Yield (records to send, pre-send rejects as (key, reason, payload)) per part, in part order."""
+    changes, dups = plan.changes, plan.duplicates
+    for number, path in enumerate(runfiles.part_paths(folder)):
+        table = runfiles.read_part(path)
+        payload_cols = [c for c in table.column_names if not c.startswith("_")]
+        bad = table.filter(pc.is_valid(table[REASON]))
+        pre = [(k, r, p) for k, r, p in zip(bad[KEY].to_pylist(), bad[REASON].to_pylist(),
+                                            bad.select(payload_cols).to_pylist(), strict=True)]
+        dup_rows = dups.filter(pc.equal(dups["part"], number))["row_no"] if dups.num_rows else pa.array([], pa.int64())
+        if len(dup_rows):
+            d = table.take(dup_rows)
+            pre += [(k, f"key {k!r} is selected more than once; fix the selection so each key is one row", p)
+                    for k, p in zip(d[KEY].to_pylist(), d.select(payload_cols).to_pylist(), strict=True)]
+        mine = changes.filter(pc.equal(changes["part"], number)) if changes.num_rows else changes
+        rows = table.take(mine["row_no"]) if mine.num_rows else table.slice(0, 0)
+        hashes = rows["_row_hash"].to_pylist()
+        recs = [Record(k, p, a, t) for k, p, a, t in zip(
+            mine["key"].to_pylist(), rows.select(payload_cols).to_pylist(), mine["action"].to_pylist(),
+            mine["target_id"].to_pylist(), strict=True)]
+        yield recs, dict(zip(mine["key"].to_pylist(), hashes, strict=True)), pre
+
+
+def _commit(sync: Sync, run_id: str, url, recs: list[Record], hashes: dict, outcomes: list[Outcome],
+            pre: list[tuple]) -> dict[str, int]:
+    payloads = {r.key: r.payload for r in recs}
+    counts = {"created": 0, "updated": 0, "deleted": 0, "rejected": len(pre)}
+    accepted, forgotten, rejects = [], [], []
+    for o in outcomes:
+        counts[o.status] += 1
+        if o.status in ("created", "updated"):
+            accepted.append((o.key, hashes[o.key], o.target_id))
+        elif o.status == "deleted":
+            forgotten.append(o.key)
+        else:
+            p = payloads.get(o.key, {})
+            rejects.append((o.key, scrub(sync, o.reason or "rejected", p), protect_payload(sync, p)))
+    rejects += [(k, scrub(sync, r, p), protect_payload(sync, p)) for k, r, p in pre]
+    with transaction(url) as conn:
+        ps.accept(conn, sync.sync, run_id, accepted)
+        ps.forget(conn, sync.sync, forgotten)
+        ps.reject(conn, run_id, sync.sync, rejects)
+        ps.add_counts(conn, run_id, sync.sync, counts)
+    return counts
+
+
+def _deliver(sync: Sync, run_id: str, url, target, folder, plan) -> None:
+    only_existing, size = sync.mode == "update", chunk_size(sync)
+    for recs, hashes, pre in _records(sync, folder, plan):
+        if pre:
+            _commit(sync, run_id, url, [], {}, [], pre)
+        for start in range(0, len(recs), size):
+            chunk = recs[start:start + size]
+            outcomes = target.write(chunk, only_existing)
+            check_outcomes(chunk, outcomes, deferred=sync.target.kind == "file")
+            _commit(sync, run_id, url, chunk, hashes, outcomes, [])
+    if sync.target.kind == "file":
+        all_recs, all_hashes = [], {}
+        for recs, hashes, _ in _records(sync, folder, plan):
+            all_recs += recs
+            all_hashes.update(hashes)
+        outcomes = target.finish()
+        check_outcomes(all_recs, outcomes)
+        _commit(sync, run_id, url, all_recs, all_hashes, outcomes, [])
+    dels = [Record(k, {}, "update", t) for k, t in zip(plan.deletes["key"].to_pylist(),
+                                                        plan.deletes["target_id"].to_pylist(), strict=True)]
+    for start in range(0, len(dels), size):
+        chunk = dels[start:start + size]
+        outcomes = target.delete(chunk)
+        check_outcomes(chunk, outcomes)
+        _commit(sync, run_id, url, chunk, {}, outcomes, [])
+
+
+def _account(sync: Sync, run_id: str, url, requests: int, seconds: float) -> PushResult:
+    with transaction(url) as conn:
+        counts = ps.run_counts(conn, run_id, sync.sync)
+        accounted = counts["created"] + counts["updated"] + counts["unchanged"] + counts["rejected"]
+        error = None
+        if accounted != counts["selected"]:
+            error = (f"{sync.sync}: selected {counts['selected']} but created + updated + unchanged + rejected "
+                     f"= {accounted} ({counts}); push state of the accepted records is kept")
+        sent = counts["selected"] - counts["unchanged"]
+        share = counts["rejected"] / sent if sent else 0.0
+        if not error and sent >= max(sync.quality.share_min_rows, 1) and share > sync.quality.max_reject_share:
+            error = (f"{sync.sync}: {counts['rejected']} of {sent} records ({share:.0%}) were rejected, above "
+                     f"max_reject_share {sync.quality.max_reject_share:.0%}; see etl_push_rejects for run {run_id}")
+        ps.finish_run(conn, run_id, sync.sync, "failed" if error else "success", requests, seconds, error)
+    return PushResult(sync.sync, run_id, "failed" if error else "success", counts, requests, error=error)
+
+
+def _fail(sync: Sync, run_id: str, url, message: str, requests: int, seconds: float) -> None:
+    try:
+        with transaction(url) as conn:
+            ps.ensure_push_tables(conn)
+            ps.finish_run(conn, run_id, sync.sync, "failed", requests, seconds, message)
+    except Exception:  # the original error matters more than the audit write
+        log.exception("could not record the failure in etl_push_runs")
+
+
+def dry_run(sync: Sync, run_id: str, url: str | None = None, samples: int = 3) -> PushResult:
+    """What a run would send (creates, updates, deletes, rejects, a few payloads); the target is not called."""
+    started = time.monotonic()
+    folder, plan, selected, filtered = _plan(sync, run_id, url, dry_run=True)
+    try:
+        counts = {"selected": selected, "filtered": filtered, "unchanged": plan.unchanged,
+                  "created": 0, "updated": 0, "deleted": plan.deletes.num_rows, "rejected": 0}
+        shown: dict[str, list] = {"create": [], "update": [], "reject": []}
+        for recs, _, pre in _records(sync, folder, plan):
+            counts["rejected"] += len(pre)
+            for r in recs:
+                counts["created" if r.action == "create" else "updated"] += 1
+                if len(shown[r.action]) < samples:
+                    shown[r.action].append({"external_id": r.key, **orjson.loads(protect_payload(sync, r.payload))})
+            shown["reject"] += [{"external_id": k, "reason": scrub(sync, why, p)} for k, why, p in pre][:samples]
+        shown["delete"] = plan.deletes["key"].to_pylist()[:samples]
+        with transaction(url) as conn:
+            ps.set_counts(conn, run_id, sync.sync, counts)
+            ps.finish_run(conn, run_id, sync.sync, "dry_run", 0, time.monotonic() - started)
+        return PushResult(sync.sync, run_id, "dry_run", counts, 0, shown)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def push(sync: Sync, run_id: str, url: str | None = None) -> PushResult:
+    """Run the sync; raises PushError / TargetError (after recording the run as failed) when it stops."""
+    from etl.targets import open_target
+
+    started = time.monotonic()
+    target = None
+    try:
+        folder, plan, _, _ = _plan(sync, run_id, url, dry_run=False)
+        if sync.mode == "mirror":
+            _guard(sync, plan)
+        target = open_target(sync, run_id)
+        _deliver(sync, run_id, url, target, folder, plan)
+        result = _account(sync, run_id, url, target.requests, time.monotonic() - started)
+    except Exception as exc:
+        _fail(sync, run_id, url, f"{type(exc).__name__}: {exc}", getattr(target, "requests", 0),
+              time.monotonic() - started)
+        raise
+    finally:
+        if target is not None:
+            target.close()
+    shutil.rmtree(_folder(sync, run_id), ignore_errors=True)
+    log.info("%s: %s", sync.sync, ", ".join(f"{k} {v}" for k, v in result.counts.items()))
+    if result.error:
+        raise PushError(result.error)
+    return result
