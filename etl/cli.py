@@ -8,6 +8,8 @@
     etl freshness                      entities whose last successful load is older than their `freshness`
     etl new <system> <entity>          scaffold a mapping and a starter suite
     etl push list|dry-run|run <sync>   outbound syncs: what a run would send, or send it
+    etl plugins                        installed plug-ins (source kinds, transforms, checks, targets)
+    etl fields [system] [--backfill]   CRM custom fields seen in `extras` that no mapping uses yet
 
 Exit codes: 0 success, 1 the command ran and found a problem (invalid files, a failed run, stale
 data), 2 wrong usage. Results go to stdout, errors and progress to stderr. Heavy modules are imported
@@ -310,6 +312,38 @@ def push_run(sync: str, warehouse: Warehouse = None):
     _push_result(result)
     if result.status != "success":
         raise typer.Exit(1)
+
+
+@app.command()
+def plugins():
+    """Installed plug-ins: source kinds, transforms, checks and targets (docs/plugins.md)."""
+    from etl.plugins import list_plugins
+
+    found = list_plugins()
+    if not found:
+        typer.echo("no plug-ins installed (see docs/plugins.md)")
+        return
+    _table(["kind", "name", "package", "provides"],
+           [[p.kind, p.name, f"{p.package} {p.version}", p.doc or p.target] for p in found], max_width=70)
+
+
+@app.command()
+def fields(system: Annotated[str | None, typer.Argument()] = None, warehouse: Warehouse = None,
+           backfill: Annotated[bool, typer.Option("--backfill", help="fill newly mapped columns from extras")] = False):
+    """Fields seen in `extras` that no mapping uses yet, with counts and PII-safe samples."""
+    from etl.load.extras import backfill_all, unmapped_fields
+
+    if backfill:
+        for (sys_name, entity), n in backfill_all(warehouse, system).items():
+            typer.echo(f"{sys_name}.{entity}: {n} rows filled from extras")
+        return
+    found = unmapped_fields(warehouse, system)
+    if not found:
+        typer.echo("every field in extras is mapped")
+        return
+    _table(["system", "entity", "field", "rows", "share", "distinct", "samples"],
+           [[f.system, f.entity, f.field, f.rows, f"{f.share:.0%}", f.distinct, ", ".join(f.samples)]
+            for f in found], max_width=50)
 
 
 def main() -> None:  # `python -m etl.cli`
