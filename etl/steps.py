@@ -143,8 +143,25 @@ def _split_part(entity: Entity, suite: dict, mapped: pa.Table, raw: pa.Table, fa
     q = result.quarantined
     if q.num_rows:
         quarantined.append(_quarantine_rows(q, raw, entity, q["_failed_rule"], q["_reason"]))
-    valid = protect(result.valid.drop_columns(list(INTERNAL)), entity)
+    passed = result.valid
+    for spec in entity.quality.checks:  # plug-in row checks (etl.plugins), after the suite
+        passed = _plugin_check(spec, passed, raw, entity, quarantined)
+    valid = protect(passed.drop_columns(list(INTERNAL)), entity)
     return valid, quarantined, result.seconds
+
+
+def _plugin_check(spec, table: pa.Table, raw: pa.Table, entity: Entity, quarantined: list) -> pa.Table:
+    """Rows the check returns False (or null) for are quarantined under the rule `plugin:<name>`."""
+    from etl.plugins import check
+
+    ok = pc.fill_null(pa.array(check(spec.check)(table, **spec.kwargs), pa.bool_()), False)
+    bad = table.filter(pc.invert(ok))
+    if bad.num_rows:
+        n = bad.num_rows
+        reason = spec.description or f"failed the plug-in check {spec.check!r}"
+        quarantined.append(_quarantine_rows(bad, raw, entity, pa.array([f"plugin:{spec.check}"] * n),
+                                            pa.array([reason] * n)))
+    return table.filter(ok)
 
 
 @audited
@@ -196,7 +213,10 @@ def load(entity: Entity, ctx: RunContext, counts: dict) -> dict:
     hooks = source_hooks(entity)
     with transaction(ctx.warehouse_url) as conn:
         audit.ensure_control_tables(conn)
-        ensure_target(conn, entity)
+        if ensure_target(conn, entity) and entity.extras == "keep":
+            from etl.load.extras import backfill  # a newly mapped custom field: fill old rows from extras
+
+            backfill(conn, entity)
         staged = stage_batches(conn, entity, (t for _, t in runfiles.read_parts(valid_folder)))
         merged = merge_stage(conn, entity, staged, ctx.run_id, audit.now_utc())
         quarantined = _store_quarantine(conn, entity, ctx, q_folder)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 
 class Strict(BaseModel):
@@ -173,7 +173,46 @@ class FileSource(Strict):
         return self
 
 
-Source = Annotated[RestSource | SqlSource | FileSource, Field(discriminator="kind")]
+class PluginSource(BaseModel):
+    """`source: {kind: <name>, ...}` for a source kind an installed plug-in provides (etl.plugins).
+
+    The other keys are the plug-in's own settings, validated by its `Settings` model when the mapping
+    is loaded, so a typo fails here, as it would for a built-in kind.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    kind: str
+
+    @model_validator(mode="after")
+    def _plugin_settings(self) -> PluginSource:
+        self.settings  # noqa: B018 - validates; raises ValueError naming the field
+        return self
+
+    @property
+    def settings(self) -> Any:
+        from etl.plugins import source_plugin
+
+        plugin = source_plugin(self.kind)
+        try:
+            return plugin.Settings.model_validate(dict(self.model_extra or {}))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: "
+                + ("unknown setting" if e["type"] == "extra_forbidden" else e["msg"].removeprefix("Value error, "))
+                for e in exc.errors())
+            raise ValueError(f"source kind {self.kind!r} (plug-in {plugin.__module__}): {problems}") from None
+
+
+def _source_tag(value: Any) -> str:
+    kind = value.get("kind", "rest") if isinstance(value, dict) else getattr(value, "kind", "rest")
+    return kind if kind in ("rest", "sql", "files") else "plugin"
+
+
+Source = Annotated[
+    Annotated[RestSource, Tag("rest")] | Annotated[SqlSource, Tag("sql")] | Annotated[FileSource, Tag("files")]
+    | Annotated[PluginSource, Tag("plugin")],
+    Discriminator(_source_tag),
+]
 
 # --------------------------------------------------------------------------------------------- mapping
 
@@ -206,6 +245,10 @@ class Derive(Strict):
         given = [k for k in ("concat", "coalesce", "function") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError("derive takes exactly one of concat, coalesce, function")
+        if self.function is not None:
+            from etl.transform.registry import resolve
+
+            resolve(self.function, len(self.args), self.kwargs)  # unknown name or bad kwargs: fail at load
         return self
 
 
@@ -375,8 +418,25 @@ class UnitConversion(Strict):
 Conversion = Annotated[CurrencyConversion | UnitConversion, Field(discriminator="type")]
 
 
+class Check(Strict):
+    """A row check an installed plug-in provides (entry point group etl.checks): rows it fails are
+    quarantined with the check's name as the rule, like rows failing a built-in expectation."""
+
+    check: str
+    kwargs: dict[str, Any] = {}
+    description: str = ""  # the reason stored with each refused row
+
+    @model_validator(mode="after")
+    def _known(self) -> Check:
+        from etl.plugins import check, check_arguments
+
+        check_arguments(check(self.check), f"check {self.check!r}", 1, self.kwargs)
+        return self
+
+
 class Quality(Strict):
     suite: str | None = None  # expectations/<suite>.json; default: the target table's name
+    checks: list[Check] = []  # plug-in row checks, run after the suite
     max_quarantine_share: float = Field(0.2, ge=0, le=1)  # above this the task fails...
     share_min_rows: int = Field(100, ge=0)  # ...once at least this many rows were checked (small runs are noisy)
     fail_on_empty: bool = True  # the source reported rows but none survived

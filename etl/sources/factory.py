@@ -14,13 +14,19 @@ def iter_source_batches(entity: Entity, watermark: str | None, stats: ExtractSta
     """Raw batches (all text columns, as received) of one entity, newer than `watermark`."""
     from etl.sources.connections import get_connection
 
+    from etl.config.schema import PluginSource, RestSource, SqlSource
+
     src = entity.source
-    if src.kind == "rest":
+    if isinstance(src, RestSource):
         from etl.sources.rest import iter_batches
 
         interval = (getattr(ctx, "data_interval_start", None), getattr(ctx, "data_interval_end", None))
         return iter_batches(src, get_connection(src.connection), watermark, stats, interval=interval)
-    if src.kind == "sql":
+    if isinstance(src, PluginSource):
+        from etl.sources.plugin import iter_batches as plugin_batches
+
+        return plugin_batches(src, watermark, stats, ctx)
+    if isinstance(src, SqlSource):
         from etl.sources.sql import iter_batches as sql_batches
 
         return sql_batches(src, get_connection(src.connection), watermark, stats, ctx)

@@ -1,0 +1,164 @@
+"""Plug-ins: source kinds, target kinds, transform functions and quality checks from installed packages.
+
+Where configuration ends, a company writes a small Python package and declares its extensions as
+entry points (PEP 621 `[project.entry-points."etl.sources"]` ...); nothing in this repository changes.
+They are found through `importlib.metadata`, listed by `etl plugins`, and used by name in the YAML
+exactly like the built-ins, with the same load-time validation (an unknown name, or a setting the
+plug-in's own pydantic model refuses, fails the mapping with file, line and field). See docs/plugins.md.
+
+    etl.sources     name -> a `SourcePlugin` subclass     (source: {kind: <name>, ...})
+    etl.transforms  name -> a function of Arrow arrays     (derive: {function: <name>, ...})
+    etl.checks      name -> a row check of an Arrow table  (quality: {checks: [{check: <name>, ...}]})
+    etl.targets     name -> a target class for outbound syncs (resolved by etl.targets via `load`)
+
+A built-in name always wins: a plug-in cannot silently replace `rest` or `company_key`.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any, ClassVar
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict
+
+log = logging.getLogger("etl.plugins")
+
+GROUPS = {"sources": "etl.sources", "transforms": "etl.transforms", "checks": "etl.checks", "targets": "etl.targets"}
+BUILTIN_SOURCES = ("rest", "sql", "files")
+
+
+class PluginError(ValueError):
+    """A name no installed plug-in provides, or a plug-in that does not load; says what is installed."""
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    kind: str  # sources, transforms, checks, targets
+    name: str
+    target: str  # module:attribute
+    package: str  # the distribution that declares it
+    version: str
+    doc: str = ""
+
+
+# ------------------------------------------------------------------------------------------- the API
+
+
+class PluginSettings(BaseModel):
+    """Base for a source plug-in's settings: unknown keys are errors, as in the built-in schema."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass
+class SourceContext:
+    """What the product hands a source plug-in for one run."""
+
+    watermark: str | None  # the stored watermark (text as the source wrote it), None on a first run
+    interval: tuple[str | None, str | None] = (None, None)  # the run's data interval (ISO)
+    stats: Any = None  # etl.sources.rest.ExtractStats; the product counts pages and records itself
+    pages: int = 0
+    _clients: list = field(default_factory=list)
+
+    def connection(self, conn_id: str):
+        """The Airflow Connection `conn_id` (env AIRFLOW_CONN_<ID> or Airflow), secrets included."""
+        from etl.sources.connections import get_connection
+
+        return get_connection(conn_id)
+
+    def http(self, conn_id: str, auth: dict | None = None, retry: dict | None = None, timeout_s: float = 30.0):
+        """An `etl.sources.http.HttpClient` for the connection: the product's retries, backoff and
+        error messages (secrets masked); `client.get_json(url, params)` returns a parsed Response."""
+        from etl.config.schema import Auth, Retry
+        from etl.sources.http import HttpClient
+
+        client = HttpClient(self.connection(conn_id), Auth(**(auth or {})), Retry(**(retry or {})), timeout_s)
+        self._clients.append(client)
+        return client
+
+    def close(self) -> None:
+        for client in self._clients:
+            client.close()
+
+
+class SourcePlugin:
+    """Subclass, set `Settings` (a PluginSettings model) and implement `read`.
+
+    `read` yields pages: lists of JSON-like records (dicts) or Arrow tables. The product flattens them
+    to its raw all-text layer, batches them, counts them and, when the settings have a `cursor_field`,
+    keeps the largest value of that field as the next run's watermark.
+    """
+
+    Settings: ClassVar[type[PluginSettings]] = PluginSettings
+
+    def read(self, settings: Any, ctx: SourceContext) -> Iterator[list[dict] | pa.Table]:
+        raise NotImplementedError
+
+
+# ----------------------------------------------------------------------------------------- discovery
+
+
+def _entry_points(kind: str) -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=GROUPS[kind])}
+
+
+@functools.cache
+def load(kind: str, name: str) -> Any:
+    """The object the entry point `name` of group `kind` names; PluginError if none or it fails."""
+    eps = _entry_points(kind)
+    if name not in eps:
+        known = ", ".join(sorted(eps)) or "none installed"
+        raise PluginError(f"no {kind[:-1]} plug-in named {name!r} (installed {kind} plug-ins: {known})")
+    try:
+        return eps[name].load()
+    except Exception as exc:  # a broken plug-in must name itself, not crash config loading obscurely
+        raise PluginError(f"{kind[:-1]} plug-in {name!r} ({eps[name].value}) failed to load: "
+                          f"{type(exc).__name__}: {exc}") from exc
+
+
+def list_plugins() -> list[PluginInfo]:
+    """Every installed plug-in, by kind and name (the `etl plugins` command prints this)."""
+    out = []
+    for kind in GROUPS:
+        for name, ep in sorted(_entry_points(kind).items()):
+            dist = getattr(ep, "dist", None)
+            try:
+                doc = (inspect.getdoc(ep.load()) or "").split("\n")[0]
+            except Exception as exc:
+                doc = f"(does not load: {type(exc).__name__}: {exc})"
+            out.append(PluginInfo(kind, name, ep.value, dist.name if dist else "?", dist.version if dist else "?", doc))
+    return out
+
+
+def source_plugin(kind: str) -> type[SourcePlugin]:
+    if kind in BUILTIN_SOURCES:
+        raise PluginError(f"{kind!r} is a built-in source kind")
+    try:
+        plugin = load("sources", kind)
+    except PluginError as exc:
+        raise PluginError(f"unknown source kind {kind!r}; built-in: {', '.join(BUILTIN_SOURCES)}; {exc}") from None
+    if not (inspect.isclass(plugin) and issubclass(plugin, SourcePlugin)):
+        raise PluginError(f"source plug-in {kind!r} must be a subclass of etl.plugins.SourcePlugin")
+    return plugin
+
+
+def transform(name: str) -> Callable[..., pa.Array]:
+    return load("transforms", name)  # type: ignore[no-any-return]
+
+
+def check(name: str) -> Callable[..., Any]:
+    return load("checks", name)  # type: ignore[no-any-return]
+
+
+def check_arguments(fn: Callable[..., Any], what: str, args: int, kwargs: dict[str, Any]) -> None:
+    """Refuse at config load a call the function's signature would refuse at run time."""
+    try:
+        inspect.signature(fn).bind(*([None] * args), **kwargs)
+    except TypeError as exc:
+        raise PluginError(f"{what}: {exc}") from None
