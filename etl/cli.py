@@ -7,6 +7,7 @@
     etl state show|reset               watermarks: show, forget (full re-read) or move back (backfill)
     etl freshness                      entities whose last successful load is older than their `freshness`
     etl new <system> <entity>          scaffold a mapping and a starter suite
+    etl push list|dry-run|run <sync>   outbound syncs: what a run would send, or send it
     etl plugins                        installed plug-ins (source kinds, transforms, checks, targets)
     etl fields [system] [--backfill]   CRM custom fields seen in `extras` that no mapping uses yet
 
@@ -28,8 +29,10 @@ app = typer.Typer(help=__doc__.split("\n\n")[0], no_args_is_help=True, add_compl
 quarantine_app = typer.Typer(help="Rows refused by the checks: list them, replay them after a fix.",
                              no_args_is_help=True)
 state_app = typer.Typer(help="Watermarks: where each entity's next incremental read starts.", no_args_is_help=True)
+push_app = typer.Typer(help="Outbound syncs (warehouse -> ERP/OA/HR): list, dry run, run.", no_args_is_help=True)
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(state_app, name="state")
+app.add_typer(push_app, name="push")
 
 Warehouse = Annotated[str | None, typer.Option("--warehouse", envvar="ETL_WAREHOUSE_URL",
                                                help="SQLAlchemy URL of the warehouse (default ETL_WAREHOUSE_URL)")]
@@ -236,6 +239,79 @@ def new(system: str, entity: str,
     for path in paths:
         typer.echo(f"created {path}")
     typer.echo("next: edit the TODOs, then `etl validate` and `etl run " + f"{system} {entity}`")
+
+
+def _sync(name: str):
+    from etl.config.loader import MappingError
+    from etl.config.outbound import load_syncs
+
+    try:
+        syncs = load_syncs()
+    except MappingError as exc:
+        raise _fail(str(exc)) from None
+    if name not in syncs:
+        raise _fail(f"no outbound sync {name!r}; known: {', '.join(sorted(syncs)) or 'none'}", 2)
+    return syncs[name]
+
+
+@push_app.command("list")
+def push_list():
+    """Every outbound sync: its target system, mode and source table."""
+    from etl.config.loader import MappingError
+    from etl.config.outbound import load_syncs
+
+    try:
+        syncs = load_syncs()
+    except MappingError as exc:
+        raise _fail(str(exc)) from None
+    if not syncs:
+        typer.echo("no outbound syncs (mappings/<system>/outbound/*.yml)")
+        return
+    _table(["sync", "system", "mode", "target"],
+           [[s.sync, s.system, s.mode, s.target.kind] for s in syncs.values()])
+
+
+def _push_result(result) -> None:
+    typer.echo(f"{result.sync} {result.status} ({result.run_id}): "
+               + ", ".join(f"{k} {v}" for k, v in result.counts.items()))
+    for action, samples in (result.samples or {}).items():
+        for sample in samples:
+            typer.echo(f"  {action}: {sample}")
+
+
+@push_app.command("dry-run")
+def push_dry_run(sync: str, warehouse: Warehouse = None,
+                 samples: Annotated[int, typer.Option(help="payloads shown per action")] = 3):
+    """What a push would create, update, delete and reject, with a few payloads; the target is not called."""
+    from etl.load.audit import now_utc
+    from etl.push.run import dry_run
+
+    run_id = f"dry_run__cli__{now_utc().strftime('%Y%m%dT%H%M%S')}"
+    try:
+        result = dry_run(_sync(sync), run_id, warehouse, samples)
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        raise _fail(f"{sync}: {type(exc).__name__}: {exc}") from None
+    _push_result(result)
+
+
+@push_app.command("run")
+def push_run(sync: str, warehouse: Warehouse = None):
+    """Push now, in-process (as the push DAG's task would)."""
+    from etl.load.audit import now_utc
+    from etl.push.run import push
+
+    run_id = f"manual__cli__{now_utc().strftime('%Y%m%dT%H%M%S')}"
+    try:
+        result = push(_sync(sync), run_id, warehouse)
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        raise _fail(f"{sync}: {type(exc).__name__}: {exc}") from None
+    _push_result(result)
+    if result.status != "success":
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -133,6 +133,20 @@ def _broken_system_dag(system: str, error: str, doc_md: str | None) -> DAG:
     return dag
 
 
+def _summary_task(system: str):
+    """After every entity, whatever their outcome (a teardown: it never decides the run's state): the
+    data-quality report and the counts table that becomes the run's note."""
+
+    from airflow.sdk import teardown
+
+    @teardown
+    @task(task_id="summary", retries=1, on_failure_callback=None)
+    def summary() -> dict:
+        return _tasks().summary(system, get_current_context())
+
+    return summary()
+
+
 def build_dag(system: str, doc_md: str | None = None, schedule=None) -> DAG:
     from etl.config.loader import MappingError
 
@@ -158,4 +172,5 @@ def build_dag(system: str, doc_md: str | None = None, schedule=None) -> DAG:
         for name, entity in cfg.entities.items():
             for dep in entity.depends_on:  # e.g. fx_rates loaded before orders are converted with them
                 groups[dep][1] >> groups[name][0]
+        [last for _, last in groups.values()] >> _summary_task(system)
     return dag

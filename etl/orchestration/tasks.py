@@ -81,7 +81,31 @@ def validate(system: str, entity: str, extracted: dict, context: dict) -> dict:
 @fail_fast
 def load(system: str, entity: str, extracted: dict, transformed: dict, validated: dict, context: dict) -> dict:
     counts = {**extracted, **transformed, **validated}
-    return steps.load(entity_config(system, entity), run_context(context), counts)
+    config = entity_config(system, entity)
+    result = steps.load(config, run_context(context), counts)
+    publish_counts(context, config.target, {**result, "run_id": context["run_id"], "entity": entity})
+    return result
+
+
+def publish_counts(context: dict, target: str, result: dict) -> None:
+    """The load's counts and watermark on its table's asset event (`extra`), shown in the UI's asset
+    views and handed to DAGs scheduled on the asset."""
+    from etl.ops.runs import asset_extra
+    from etl.orchestration.dag_factory import asset_for
+
+    events = context.get("outlet_events")
+    if events is not None:
+        events[asset_for(target)].extra = asset_extra(result)
+
+
+def summary(system: str, context: dict) -> dict:
+    """The run's summary and data-quality report; the note goes to XCom for the plugin's listener."""
+    from etl.ops.run_summary import summarize
+    from etl.orchestration.plugin import NOTE_KEY
+
+    result = summarize(system, context["run_id"])
+    context["ti"].xcom_push(key=NOTE_KEY, value=result["note"])
+    return result
 
 
 __all__ = ["extract", "transform", "validate", "load", "load_all"]
