@@ -3,8 +3,9 @@
 Where configuration ends, a company writes a small Python package and declares its extensions as
 entry points (PEP 621 `[project.entry-points."etl.sources"]` ...); nothing in this repository changes.
 They are found through `importlib.metadata` (`etl.plugin_registry`), listed by `etl plugins`, and used
-by name in the YAML exactly like the built-ins. This module is what a plug-in imports: `SourcePlugin`,
-`PluginSettings`, `SourceContext` (see docs/plugins.md).
+by name in the YAML exactly like the built-ins. This module is what a plug-in imports (`SourcePlugin`,
+`TargetPlugin`, `PluginSettings`, `SourceContext`; see docs/plugins.md); the registry lives apart so
+the config schema can validate plug-in names without importing the sources this context hands out.
 """
 
 from __future__ import annotations
@@ -19,16 +20,20 @@ from etl.plugin_registry import (
     PluginInfo,
     PluginSettings,
     SourcePlugin,
+    TargetPlugin,
     check,
     check_arguments,
     list_plugins,
     load,
     source_plugin,
+    target_plugin,
     transform,
+    validate_settings,
 )
 
 __all__ = ["BUILTIN_SOURCES", "GROUPS", "PluginError", "PluginInfo", "PluginSettings", "SourceContext",
-           "SourcePlugin", "check", "check_arguments", "list_plugins", "load", "source_plugin", "transform"]
+           "SourcePlugin", "TargetPlugin", "check", "check_arguments", "list_plugins", "load", "source_plugin",
+           "target_plugin", "transform", "validate_settings"]
 
 
 @dataclass

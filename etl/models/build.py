@@ -19,6 +19,7 @@ import sqlalchemy as sa
 import yaml
 
 from etl.load.warehouse import quote, transaction
+from etl.models.access import comment_columns, comment_staging, grant_analyst
 from etl.models.conform import conformed_models
 from etl.models.settings import write_settings
 from etl.models.staging import ensure_staging_tables
@@ -132,6 +133,7 @@ def build_models(url: str | None = None, sql_dir: Path = SQL_DIR) -> dict[str, i
     with transaction(url) as conn:
         ensure_staging_tables(conn)
         write_settings(conn)
+        comment_staging(conn)
         for model in order:
             started = time.monotonic()
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {quote(model.name)}"))
@@ -139,9 +141,11 @@ def build_models(url: str | None = None, sql_dir: Path = SQL_DIR) -> dict[str, i
                 conn.execute(sa.text(f"CREATE TABLE {quote(model.name)} AS\n{model.sql}"))
             except sa.exc.DBAPIError as exc:
                 raise ModelError(f"{model.path}: {type(exc.orig).__name__}: {exc.orig}".strip()) from exc
+            comment_columns(conn, model.name, model.columns, model.description)
             count = conn.execute(sa.text(f"SELECT count(*) FROM {quote(model.name)}")).scalar_one()
             counts[model.name] = count
             log.info("%s.%s: %d rows in %.2fs", model.layer, model.name, counts[model.name],
                      time.monotonic() - started)
+        grant_analyst(conn, [m.name for m in order])  # a recreated table has lost its grants
     log.info("models built: %s", ", ".join(f"{k} {v}" for k, v in counts.items()))
     return counts
