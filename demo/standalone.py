@@ -13,9 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from etl.config.loader import PROJECT_ROOT, load_all
 from demo import sources
 from demo.run_demo import demo_sources
+from etl.config.loader import PROJECT_ROOT, load_all
 
 UI_SETTINGS = {
     "AIRFLOW__CORE__PARALLELISM": "4",

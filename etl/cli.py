@@ -7,6 +7,9 @@
     etl state show|reset               watermarks: show, forget (full re-read) or move back (backfill)
     etl freshness                      entities whose last successful load is older than their `freshness`
     etl new <system> <entity>          scaffold a mapping and a starter suite
+    etl push list|dry-run|run <sync>   outbound syncs: what a run would send, or send it
+    etl plugins                        installed plug-ins (source kinds, transforms, checks, targets)
+    etl fields [system] [--backfill]   CRM custom fields seen in `extras` that no mapping uses yet
 
 Exit codes: 0 success, 1 the command ran and found a problem (invalid files, a failed run, stale
 data), 2 wrong usage. Results go to stdout, errors and progress to stderr. Heavy modules are imported
@@ -26,8 +29,10 @@ app = typer.Typer(help=__doc__.split("\n\n")[0], no_args_is_help=True, add_compl
 quarantine_app = typer.Typer(help="Rows refused by the checks: list them, replay them after a fix.",
                              no_args_is_help=True)
 state_app = typer.Typer(help="Watermarks: where each entity's next incremental read starts.", no_args_is_help=True)
+push_app = typer.Typer(help="Outbound syncs (warehouse -> ERP/OA/HR): list, dry run, run.", no_args_is_help=True)
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(state_app, name="state")
+app.add_typer(push_app, name="push")
 
 Warehouse = Annotated[str | None, typer.Option("--warehouse", envvar="ETL_WAREHOUSE_URL",
                                                help="SQLAlchemy URL of the warehouse (default ETL_WAREHOUSE_URL)")]
@@ -117,7 +122,7 @@ def run(system: str, entity: Annotated[list[str] | None, typer.Argument(help="en
             continue
         typer.echo(f"{system}.{name}: " + ", ".join(f"{k} {result[k]}" for k in
                    ("extracted", "filtered", "quarantined", "inserted", "updated", "unchanged"))
-                   + f", watermark {result.get('watermark_to')}")
+                   + f", watermark {result.watermark_to}")
     typer.echo(f"run {run_id}: {'failed: ' + ', '.join(failed) if failed else 'ok'}")
     if failed:
         raise typer.Exit(1)
@@ -161,7 +166,7 @@ def quarantine_replay(system: str, entity: str, warehouse: Warehouse = None,
                       verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False):
     """Run an entity's quarantined rows through the current mapping, checks and merge again."""
     from etl.config.loader import MappingError
-    from etl.orchestration.tasks import entity_config
+    from etl.orchestration.callables import entity_config
     from etl.quality.replay import replay
 
     _logging(verbose)
@@ -194,7 +199,7 @@ def state_reset(system: str, entity: str, warehouse: Warehouse = None,
     """Forget an entity's watermark (the next run reads everything) or move it back (--to) for a backfill."""
     from etl.config.loader import MappingError
     from etl.ops.state_admin import parse_to, reset
-    from etl.orchestration.tasks import entity_config
+    from etl.orchestration.callables import entity_config
 
     try:
         entity_config(system, entity)
@@ -234,6 +239,111 @@ def new(system: str, entity: str,
     for path in paths:
         typer.echo(f"created {path}")
     typer.echo("next: edit the TODOs, then `etl validate` and `etl run " + f"{system} {entity}`")
+
+
+def _sync(name: str):
+    from etl.config.loader import MappingError
+    from etl.config.outbound import load_syncs
+
+    try:
+        syncs = load_syncs()
+    except MappingError as exc:
+        raise _fail(str(exc)) from None
+    if name not in syncs:
+        raise _fail(f"no outbound sync {name!r}; known: {', '.join(sorted(syncs)) or 'none'}", 2)
+    return syncs[name]
+
+
+@push_app.command("list")
+def push_list():
+    """Every outbound sync: its target system, mode and source table."""
+    from etl.config.loader import MappingError
+    from etl.config.outbound import load_syncs
+
+    try:
+        syncs = load_syncs()
+    except MappingError as exc:
+        raise _fail(str(exc)) from None
+    if not syncs:
+        typer.echo("no outbound syncs (mappings/<system>/outbound/*.yml)")
+        return
+    _table(["sync", "system", "mode", "target"],
+           [[s.sync, s.system, s.mode, s.target.kind] for s in syncs.values()])
+
+
+def _push_result(result) -> None:
+    typer.echo(f"{result.sync} {result.status} ({result.run_id}): "
+               + ", ".join(f"{k} {v}" for k, v in result.counts.items()))
+    for action, samples in (result.samples or {}).items():
+        for sample in samples:
+            typer.echo(f"  {action}: {sample}")
+
+
+@push_app.command("dry-run")
+def push_dry_run(sync: str, warehouse: Warehouse = None,
+                 samples: Annotated[int, typer.Option(help="payloads shown per action")] = 3):
+    """What a push would create, update, delete and reject, with a few payloads; the target is not called."""
+    from etl.load.audit import now_utc
+    from etl.push.run import dry_run
+
+    run_id = f"dry_run__cli__{now_utc().strftime('%Y%m%dT%H%M%S')}"
+    try:
+        result = dry_run(_sync(sync), run_id, warehouse, samples)
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        raise _fail(f"{sync}: {type(exc).__name__}: {exc}") from None
+    _push_result(result)
+
+
+@push_app.command("run")
+def push_run(sync: str, warehouse: Warehouse = None):
+    """Push now, in-process (as the push DAG's task would)."""
+    from etl.load.audit import now_utc
+    from etl.push.run import push
+
+    run_id = f"manual__cli__{now_utc().strftime('%Y%m%dT%H%M%S')}"
+    try:
+        result = push(_sync(sync), run_id, warehouse)
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        raise _fail(f"{sync}: {type(exc).__name__}: {exc}") from None
+    _push_result(result)
+    if result.status != "success":
+        raise typer.Exit(1)
+
+
+@app.command()
+def plugins():
+    """Installed plug-ins: source kinds, transforms, checks and targets (docs/plugins.md)."""
+    from etl.plugins import list_plugins
+
+    found = list_plugins()
+    if not found:
+        typer.echo("no plug-ins installed (see docs/plugins.md)")
+        return
+    _table(["kind", "name", "package", "provides"],
+           [[p.kind, p.name, f"{p.package} {p.version}", p.doc or p.target] for p in found], max_width=70)
+
+
+@app.command()
+def fields(system: Annotated[str | None, typer.Argument()] = None, warehouse: Warehouse = None,
+           backfill: Annotated[bool, typer.Option("--backfill", help="fill newly mapped columns from extras")] = False):
+    """Fields seen in `extras` that no mapping uses yet, with counts and PII-safe samples."""
+    from etl.load.extras import backfill_all, unmapped_fields
+
+    if backfill:
+        for (sys_name, entity), n in backfill_all(warehouse, system).items():
+            typer.echo(f"{sys_name}.{entity}: {n} rows filled from extras")
+        return
+    found = unmapped_fields(warehouse, system)
+    if not found:
+        typer.echo("every field in extras is mapped")
+        return
+    _table(["system", "entity", "field", "rows", "share", "distinct", "samples"],
+           [[f.system, f.entity, f.field, f.rows, f"{f.share:.0%}", f.distinct, ", ".join(f.samples)]
+            for f in found], max_width=50)
 
 
 def main() -> None:  # `python -m etl.cli`

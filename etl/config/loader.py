@@ -97,7 +97,7 @@ def _format_errors(exc: ValidationError, path: Path, lines: dict[tuple, int],
                    inherited: tuple[Path, dict] | None = None) -> str:
     messages = []
     for err in exc.errors():
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in ("rest", "sql", "files")))
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in ("rest", "sql", "files", "plugin")))
         field_name = ".".join(str(p) for p in loc) or "(top level)"
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":

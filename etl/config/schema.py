@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+
+from etl.columns import FILE_COLUMN  # re-exported: a mapping names it as `source: _file`
 
 
 class Strict(BaseModel):
@@ -145,7 +147,6 @@ class SqlSource(Strict):
         return self
 
 
-FILE_COLUMN = "_file"  # raw column a file source adds to every row: the name of the file it came from
 
 
 class FileSource(Strict):
@@ -173,7 +174,38 @@ class FileSource(Strict):
         return self
 
 
-Source = Annotated[RestSource | SqlSource | FileSource, Field(discriminator="kind")]
+class PluginSource(BaseModel):
+    """`source: {kind: <name>, ...}` for a source kind an installed plug-in provides (etl.plugins).
+
+    The other keys are the plug-in's own settings, validated by its `Settings` model when the mapping
+    is loaded, so a typo fails here, as it would for a built-in kind.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    kind: str
+
+    @model_validator(mode="after")
+    def _plugin_settings(self) -> PluginSource:
+        self.settings  # noqa: B018 - validates; raises ValueError naming the field
+        return self
+
+    @property
+    def settings(self) -> Any:
+        from etl.plugin_registry import source_plugin, validate_settings
+
+        return validate_settings(source_plugin(self.kind), self.kind, dict(self.model_extra or {}))
+
+
+def _source_tag(value: Any) -> str:
+    kind = value.get("kind", "rest") if isinstance(value, dict) else getattr(value, "kind", "rest")
+    return kind if kind in ("rest", "sql", "files") else "plugin"
+
+
+Source = Annotated[
+    Annotated[RestSource, Tag("rest")] | Annotated[SqlSource, Tag("sql")] | Annotated[FileSource, Tag("files")]
+    | Annotated[PluginSource, Tag("plugin")],
+    Discriminator(_source_tag),
+]
 
 # --------------------------------------------------------------------------------------------- mapping
 
@@ -206,6 +238,10 @@ class Derive(Strict):
         given = [k for k in ("concat", "coalesce", "function") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError("derive takes exactly one of concat, coalesce, function")
+        if self.function is not None:
+            from etl.transform.registry import resolve
+
+            resolve(self.function, len(self.args), self.kwargs)  # unknown name or bad kwargs: fail at load
         return self
 
 
@@ -375,8 +411,25 @@ class UnitConversion(Strict):
 Conversion = Annotated[CurrencyConversion | UnitConversion, Field(discriminator="type")]
 
 
+class Check(Strict):
+    """A row check an installed plug-in provides (entry point group etl.checks): rows it fails are
+    quarantined with the check's name as the rule, like rows failing a built-in expectation."""
+
+    check: str
+    kwargs: dict[str, Any] = {}
+    description: str = ""  # the reason stored with each refused row
+
+    @model_validator(mode="after")
+    def _known(self) -> Check:
+        from etl.plugin_registry import check, check_arguments
+
+        check_arguments(check(self.check), f"check {self.check!r}", 1, self.kwargs)
+        return self
+
+
 class Quality(Strict):
     suite: str | None = None  # expectations/<suite>.json; default: the target table's name
+    checks: list[Check] = []  # plug-in row checks, run after the suite
     max_quarantine_share: float = Field(0.2, ge=0, le=1)  # above this the task fails...
     share_min_rows: int = Field(100, ge=0)  # ...once at least this many rows were checked (small runs are noisy)
     fail_on_empty: bool = True  # the source reported rows but none survived
@@ -463,7 +516,7 @@ class Entity(Strict):
             if f.column not in self.columns:
                 raise ValueError(f"filter column {f.column!r} is not declared under 'columns'")
         if self.conform is not None:
-            from etl.models.conform import check_conform
+            from etl.config.conform import check_conform
 
             check_conform(self.conform.table, self.conform.columns, set(self.columns))
         if self.source.kind == "files" and not any(c.source == FILE_COLUMN for c in self.columns.values()):

@@ -16,9 +16,9 @@ import pyarrow.csv as pacsv
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from etl.columns import EXTRAS, ROW_HASH
 from etl.config.schema import Entity
 from etl.load.warehouse import dialect_of, existing_columns, quote, raw_dbapi, sql_type
-from etl.transform.mapping import EXTRAS, ROW_HASH
 
 SEQ = "_seq"
 STAGE = "_etl_stage"
@@ -41,8 +41,10 @@ def target_columns(entity: Entity) -> dict[str, str]:
     return cols
 
 
-def ensure_target(conn: Connection, entity: Entity) -> None:
-    """Create the table, or add columns a mapping gained since (schema evolution, never drops)."""
+def ensure_target(conn: Connection, entity: Entity) -> list[str]:
+    """Create the table, or add columns a mapping gained since (schema evolution, never drops).
+
+    Returns the columns added to an existing table (their old rows may be filled from `extras`)."""
     dialect = dialect_of(str(conn.engine.url))
     cols = {**target_columns(entity), **META_COLUMNS}
     have = existing_columns(conn, entity.target)
@@ -51,11 +53,14 @@ def ensure_target(conn: Connection, entity: Entity) -> None:
         pk = ", ".join(quote(k) for k in entity.primary_key)
         key = f", PRIMARY KEY ({pk})" if entity.write_mode == "merge" else ""
         conn.execute(sa.text(f"CREATE TABLE {quote(entity.target)} ({defs}{key})"))
-        return
+        return []
+    added = []
     for name, typ in cols.items():
         if name not in have:
             column = f"{quote(name)} {sql_type(dialect, typ)}"
             conn.execute(sa.text(f"ALTER TABLE {quote(entity.target)} ADD COLUMN {column}"))
+            added.append(name)
+    return added
 
 
 def _stage_ddl(conn: Connection, entity: Entity) -> None:

@@ -32,6 +32,19 @@ def _suite_problems(cfg) -> list[str]:
     return problems
 
 
+def _outbound_problems(root: Path) -> list[str]:
+    """Every outbound sync file (`mappings/<system>/outbound/*.yml`), each checked on its own."""
+    from etl.config.outbound import load_sync, outbound_files
+
+    problems = []
+    for path in outbound_files(root):
+        try:
+            load_sync(path)
+        except MappingError as exc:
+            problems.append(str(exc))
+    return problems
+
+
 def validate_project(root: Path | None = None, suites: bool = True) -> tuple[int, list[str]]:
     """(entities checked, problems). Each system folder is checked on its own, so one broken file never
     hides the problems of another."""
@@ -50,6 +63,7 @@ def validate_project(root: Path | None = None, suites: bool = True) -> tuple[int
         problems += [cfg.broken[name] for name in sorted(cfg.broken)]
         if suites:
             problems += _suite_problems(cfg)
+    problems += _outbound_problems(root)
     overrides = root / "identity" / "overrides.yml"
     try:
         load_overrides(overrides)

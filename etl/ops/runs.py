@@ -86,22 +86,30 @@ def _cell(value) -> str:
     return "" if value is None else f"{value:,}" if isinstance(value, int) else str(value)
 
 
-def summary_markdown(rows: list[RunRow], report_url: str | None = None, width: int = 160) -> str:
-    """The DAG run's note: one table row per entity, short column names, and one line per failure."""
-    if not rows:
-        return "No entity of this run reached the warehouse audit table."
+def summary_markdown(rows: list[RunRow], report_url: str | None = None, width: int = 160,
+                     missing: dict[str, str] | None = None) -> str:
+    """The DAG run's note: one table row per entity, short column names, and one line per failure.
+    `missing`: entities of the DAG without an audit row in this run, with why (config error, not run)."""
+    missing = {k: v for k, v in (missing or {}).items() if k not in {r.entity for r in rows}}
     failed = [r for r in rows if r.status != "success"]
-    head = f"**{len(rows) - len(failed)}/{len(rows)} entities ok**" + (
+    total = len(rows) + len(missing)
+    head = f"**{len(rows) - len(failed)}/{total} entities ok**" + (
         f" · [data-quality report]({report_url})" if report_url else "")
+    if not rows and not missing:
+        return head + "\n\nNo entity of this run reached the warehouse audit table."
     lines = [head, "", "| entity | " + " | ".join(SHORT[c] for c in COUNTS) + " | watermark |",
              "|---|" + "---:|" * len(COUNTS) + "---|"]
     for r in rows:
         name = r.entity if r.status == "success" else f"**{r.entity}** ✗"
         lines.append(f"| {name} | " + " | ".join(_cell(v) for v in r.counts().values())
                      + f" | {_cell(r.watermark_to)} |")
+    for name in sorted(missing):
+        lines.append(f"| **{name}** ✗ | " + " | ".join("" for _ in COUNTS) + " | |")
     for r in failed:
         reason = one_line(r.error, width) if r.status == "failed" else f"still {r.status}"
         lines.append(f"\n**{r.entity} failed:** {reason}")
+    for name, why in sorted(missing.items()):
+        lines.append(f"\n**{name} failed:** {one_line(why, width)}")
     return "\n".join(lines)
 
 

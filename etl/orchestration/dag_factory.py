@@ -13,6 +13,9 @@ from airflow.sdk import DAG, Asset, TaskGroup, get_current_context, task
 
 from etl.config.loader import load_system, mappings_dir
 from etl.ops.notify import alert_notifier
+from etl.orchestration.assets import asset_for, source_assets
+
+__all__ = ["DEFAULT_ARGS", "asset_for", "build_dag", "source_assets"]
 
 DEFAULT_ARGS = {
     "owner": "data-engineering",
@@ -22,10 +25,6 @@ DEFAULT_ARGS = {
     # once a task has failed for good: webhook / e-mail per the etl_alert_* connections, else a log line
     "on_failure_callback": alert_notifier(),
 }
-
-
-def asset_for(target: str) -> Asset:
-    return Asset(name=target, uri=f"warehouse://etl/{target}")
 
 
 def _schedule(cfg):
@@ -74,9 +73,9 @@ def landing_asset(cfg) -> Asset:
 
 def _tasks():
     """Task bodies are imported when a task runs, never while the DAG file is parsed."""
-    from etl.orchestration import tasks
+    from etl.orchestration import callables
 
-    return tasks
+    return callables
 
 
 def _entity_group(system: str, entity) -> tuple:
@@ -133,6 +132,20 @@ def _broken_system_dag(system: str, error: str, doc_md: str | None) -> DAG:
     return dag
 
 
+def _summary_task(system: str):
+    """After every entity, whatever their outcome (a teardown: it never decides the run's state): the
+    data-quality report and the counts table that becomes the run's note."""
+
+    from airflow.sdk import teardown
+
+    @teardown
+    @task(task_id="summary", retries=1, on_failure_callback=None)
+    def summary() -> dict:
+        return _tasks().summary(system, get_current_context())
+
+    return summary()
+
+
 def build_dag(system: str, doc_md: str | None = None, schedule=None) -> DAG:
     from etl.config.loader import MappingError
 
@@ -158,4 +171,5 @@ def build_dag(system: str, doc_md: str | None = None, schedule=None) -> DAG:
         for name, entity in cfg.entities.items():
             for dep in entity.depends_on:  # e.g. fx_rates loaded before orders are converted with them
                 groups[dep][1] >> groups[name][0]
+        [last for _, last in groups.values()] >> _summary_task(system)
     return dag

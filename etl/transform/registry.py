@@ -7,11 +7,13 @@ New functions are added here with `@register`, reviewed and tested like any othe
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl.config.schema import Derive
+if TYPE_CHECKING:  # annotations only: the schema itself resolves function names through this module
+    from etl.config.schema import Derive
 
 Function = Callable[..., pa.Array]
 FUNCTIONS: dict[str, Function] = {}
@@ -44,10 +46,24 @@ def derive_column(table: pa.Table, spec: Derive) -> pa.Array:
         return pc.if_else(pc.equal(joined, ""), pa.scalar(None, pa.string()), joined)
     if spec.coalesce is not None:
         return pc.coalesce(*[table[c] for c in spec.coalesce])
-    if spec.function not in FUNCTIONS:
-        known = ", ".join(sorted(FUNCTIONS))
-        raise KeyError(f"derive function {spec.function!r} is not registered; known: {known}")
-    return FUNCTIONS[spec.function](*[table[a].combine_chunks() for a in spec.args], **spec.kwargs)
+    fn = resolve(spec.function or "", len(spec.args), spec.kwargs)
+    return fn(*[table[a].combine_chunks() for a in spec.args], **spec.kwargs)
+
+
+def resolve(name: str, nargs: int, kwargs: dict) -> Function:
+    """A built-in function, else one an installed plug-in provides (entry point group etl.transforms);
+    checked against the call the mapping makes, so a wrong name or keyword fails when it is loaded."""
+    from etl.plugin_registry import PluginError, check_arguments, transform
+
+    fn = FUNCTIONS.get(name)
+    if fn is None:
+        try:
+            fn = transform(name)
+        except PluginError as exc:
+            raise ValueError(f"derive function {name!r} is not registered; built-in: "
+                             f"{', '.join(sorted(FUNCTIONS))}; {exc}") from None
+    check_arguments(fn, f"derive function {name!r}", nargs, kwargs)
+    return fn
 
 
 @register("email_domain")

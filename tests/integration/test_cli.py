@@ -133,3 +133,26 @@ def test_module_entry_points_never_act_on_help(tmp_path):
     demo = subprocess.run([sys.executable, "-m", "demo.run_demo", "--help"], env=env, **env_cwd)
     assert demo.returncode == 0 and "usage: python -m demo.run_demo" in demo.stdout
     assert not (tmp_path / "airflow").exists() and "warehouse:" not in demo.stdout
+
+
+def test_push_list_dry_run_and_unknown_sync(tmp_duckdb_url, monkeypatch):
+    from tests.helpers.push import oa_server, put_table, writes
+
+    monkeypatch.setenv("ETL_WAREHOUSE_URL", tmp_duckdb_url)
+    listed = etl("push", "list")
+    assert listed.exit_code == 0 and "online_promotion_list" in listed.stdout
+    unknown = etl("push", "dry-run", "no_such_sync")
+    assert unknown.exit_code == 2 and "no outbound sync 'no_such_sync'" in unknown.stderr
+    put_table(tmp_duckdb_url, "stg_crm__contacts", [
+        {"id": str(i), "first_name": f"Ann{i}", "last_name": f"Lee{i}", "country": "France",
+         "lead_source": "online_promotion"} for i in range(1, 4)])
+    with oa_server() as srv:
+        import os
+
+        monkeypatch.setenv("AIRFLOW_CONN_OA_API", os.environ["AIRFLOW_CONN_TEST_OA"])
+        result = etl("push", "dry-run", "online_promotion_list", "--samples", "1")
+        assert writes(srv) == 0  # a dry run never calls the target
+    assert result.exit_code == 0, result.stderr
+    first = result.stdout.splitlines()[0]
+    assert first.startswith("online_promotion_list dry_run (dry_run__cli__") and "created 3" in first
+    assert result.stdout.count("  create: ") == 1 and "Ann1" not in result.stdout  # personal fields masked

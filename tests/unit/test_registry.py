@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
+from pydantic import ValidationError
 
 from etl.config.schema import Derive
 from etl.transform.registry import company_key, derive_column, email_domain
@@ -27,6 +28,13 @@ def test_email_domain():
     assert email_domain(pa.array(["a@B.com", "bad", None])).to_pylist() == ["b.com", None, None]
 
 
-def test_unknown_function_names_the_known_ones():
-    with pytest.raises(KeyError, match="not registered; known: .*company_key"):
-        derive_column(pa.table({"x": ["1"]}), Derive(function="nope", args=["x"]))
+def test_unknown_function_names_the_known_ones_when_the_mapping_is_loaded():
+    with pytest.raises(ValidationError, match="not registered; built-in: .*company_key"):
+        Derive(function="nope", args=["x"])
+
+
+def test_a_keyword_the_function_does_not_take_fails_at_load():
+    with pytest.raises(ValidationError, match="derive function 'equals': got an unexpected keyword argument 'vale'"):
+        Derive(function="equals", args=["x"], kwargs={"vale": 1})
+    assert derive_column(pa.table({"x": ["a", "b"]}), Derive(function="is_in", args=["x"], kwargs={"values": ["b"]})
+                         ).to_pylist() == [False, True]
