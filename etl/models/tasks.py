@@ -15,9 +15,11 @@ def build_crosswalks() -> dict[str, int]:
 
 def build_models() -> dict[str, int]:
     from etl.models.build import build_models as build
+    from etl.models.snapshot import publish_snapshot
 
     counts = build()
     log.info("models built: %s", ", ".join(f"{k} {v}" for k, v in counts.items()))
+    publish_snapshot(list(counts))  # DuckDB: analysts read the snapshot, never the file a load writes
     return counts
 
 
