@@ -141,6 +141,9 @@ def run_models(url: str, workdir: Path) -> bool:
         review = conn.execute(sa.text("SELECT entity, reason, count(*) FROM xwalk_review "
                                       "GROUP BY entity, reason ORDER BY entity, reason")).all()
     print("  review: " + ", ".join(f"{e} {r} {n}" for e, r, n in review))
+    from etl.models.dictionary import main as write_dictionary
+
+    write_dictionary([])  # docs/data_dictionary.html: every table and column, open it in a browser
     return True
 
 
