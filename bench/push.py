@@ -115,11 +115,11 @@ def diff(n: int) -> dict:
     import sqlalchemy as sa
 
     from etl import runfiles
-    from etl.load import push_state as ps
     from etl.load.merge import bulk_append
     from etl.load.warehouse import transaction
     from etl.push import diff as diffing
     from etl.push import run as pushrun
+    from etl.state import PUSH_STATE_TABLE
 
     url = f"duckdb:///{WORK / 'diff.duckdb'}"
     sync = sync_spec()
@@ -129,7 +129,7 @@ def diff(n: int) -> dict:
         for _, part in runfiles.read_parts(folder):
             state = pa.table({"sync": pa.array([sync.sync] * part.num_rows), "key": part["_key"],
                               "hash": part["_row_hash"]})
-            bulk_append(conn, ps.STATE, state)
+            bulk_append(conn, PUSH_STATE_TABLE, state)
     shutil.rmtree(folder, ignore_errors=True)
     changed = n // 100
     with transaction(url) as conn:

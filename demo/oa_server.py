@@ -101,8 +101,9 @@ class OaHandler(BaseHTTPRequestHandler):
 
 
 def make_server(host: str = "127.0.0.1", port: int = 0, token: str = "oa-token", store: str | None = None,
-                rate: float = 0.0) -> ThreadingHTTPServer:
-    handler = type("BoundOaHandler", (OaHandler,), {"store": WriteStore(SCHEMAS, store, rate), "token": token})
+                rate: float = 0.0, burst: int = 20) -> ThreadingHTTPServer:
+    handler = type("BoundOaHandler", (OaHandler,), {"store": WriteStore(SCHEMAS, store, rate, burst),
+                                                    "token": token})
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     return server
@@ -115,8 +116,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--token", default=os.environ.get("DEMO_OA_TOKEN", "oa-token"))
     parser.add_argument("--store", default=None, help="SQLite file keeping the records (default: memory)")
     parser.add_argument("--rate", type=float, default=0.0, help="write requests per second (0: unlimited)")
+    parser.add_argument("--burst", type=int, default=20, help="writes allowed at once before the rate applies")
     args = parser.parse_args(argv)
-    server = make_server(args.host, args.port, args.token, args.store, args.rate)
+    server = make_server(args.host, args.port, args.token, args.store, args.rate, args.burst)
     print(f"LISTENING http://{args.host}:{server.server_address[1]}", flush=True)
     try:
         server.serve_forever()

@@ -11,8 +11,9 @@ cursor tracker can never disagree about what a watermark means:
 * `watermark_param` the REST filter parameter's value for a run.
 
 Writes (`write_watermark`) take the load's connection, so the watermark commits in the same
-transaction as the rows it covers. Outbound push state (per sync and key: the hash the target accepted
-and the target's id) belongs here too, beside the watermark, with the same rule.
+transaction as the rows it covers. Outbound push state (`etl_push_state`: per sync and key, the hash
+the target accepted and the target's id) lives here too, with the same rule: it commits with the audit
+counters of the chunk the target confirmed.
 
 This module imports nothing from `etl.load` or `etl.sources`: both sides depend on it.
 """
@@ -168,3 +169,57 @@ def forget_watermark(conn: Connection, pipeline: str, entity: str) -> None:
 
     conn.execute(sa.text(f"DELETE FROM {STATE_TABLE} WHERE pipeline = :p AND entity = :e"),
                  {"p": pipeline, "e": entity})
+
+
+# ------------------------------------------------------------------------------------------ push state
+
+PUSH_STATE_TABLE = "etl_push_state"
+
+
+def ensure_push_state(conn: Connection) -> None:
+    """Per sync and key: the hash of what the target last ACCEPTED and the target's own id; and, for a
+    record it refused, the refused content's hash and the reason (sent again once the content changes)."""
+    import sqlalchemy as sa
+
+    text = "TEXT" if conn.dialect.name == "postgresql" else "VARCHAR"
+    conn.execute(sa.text(
+        f"""CREATE TABLE IF NOT EXISTS {PUSH_STATE_TABLE} (
+            sync {text} NOT NULL, key {text} NOT NULL, hash BIGINT, target_id {text},
+            run_id {text}, pushed_at TIMESTAMP, rejected_hash BIGINT, rejected_reason {text},
+            PRIMARY KEY (sync, key))"""))
+
+
+def accept_pushed(conn: Connection, sync: str, run_id: str, rows: list[tuple[str, int, str | None]]) -> None:
+    """(key, hash, target_id) of records the target confirmed, in the chunk's transaction."""
+    import sqlalchemy as sa
+
+    if not rows:
+        return
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    conn.execute(sa.text(
+        f"INSERT INTO {PUSH_STATE_TABLE} (sync, key, hash, target_id, run_id, pushed_at) "
+        "VALUES (:s, :k, :h, :i, :r, :t) ON CONFLICT (sync, key) DO UPDATE SET hash = excluded.hash, "
+        f"target_id = COALESCE(excluded.target_id, {PUSH_STATE_TABLE}.target_id), run_id = excluded.run_id, "
+        "pushed_at = excluded.pushed_at, rejected_hash = NULL, rejected_reason = NULL"),
+        [{"s": sync, "k": k, "h": h, "i": i, "r": run_id, "t": now} for k, h, i in rows])
+
+
+def refuse_pushed(conn: Connection, sync: str, rows: list[tuple[str, int, str]]) -> None:
+    """(key, hash, reason) of records the target refused: not sent again until their content changes."""
+    import sqlalchemy as sa
+
+    if rows:
+        conn.execute(sa.text(
+            f"INSERT INTO {PUSH_STATE_TABLE} (sync, key, rejected_hash, rejected_reason) VALUES (:s, :k, :h, :why) "
+            "ON CONFLICT (sync, key) DO UPDATE SET rejected_hash = excluded.rejected_hash, "
+            "rejected_reason = excluded.rejected_reason"),
+            [{"s": sync, "k": k, "h": h, "why": why[:2000]} for k, h, why in rows])
+
+
+def forget_pushed(conn: Connection, sync: str, keys: list[str]) -> None:
+    """Keys the target deleted (mirror): no state left, a comeback is created again."""
+    import sqlalchemy as sa
+
+    if keys:
+        conn.execute(sa.text(f"DELETE FROM {PUSH_STATE_TABLE} WHERE sync = :s AND key = :k"),
+                     [{"s": sync, "k": k} for k in keys])

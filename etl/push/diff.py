@@ -19,8 +19,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from etl.load.merge import bulk_append
-from etl.load.push_state import STATE
 from etl.load.warehouse import dialect_of
+from etl.state import PUSH_STATE_TABLE as STATE
 
 STAGE = "_etl_push_stage"
 

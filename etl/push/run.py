@@ -25,9 +25,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl import runfiles
+from etl import runfiles, state
 from etl.config.outbound import Sync
-from etl.load import push_state as ps
+from etl.load import push_audit as ps
 from etl.load.warehouse import transaction
 from etl.push import diff as diffing
 from etl.push.select import KEY, REASON, map_selection, read_batches
@@ -162,9 +162,9 @@ def _commit(sync: Sync, run_id: str, url, recs: list[Record], hashes: dict, outc
             refused.append((o.key, hashes[o.key], why))
     rejects += [(k, scrub(sync, r, p), protect_payload(sync, p)) for k, r, p in pre]
     with transaction(url) as conn:
-        ps.accept(conn, sync.sync, run_id, accepted)
-        ps.refused(conn, sync.sync, refused)
-        ps.forget(conn, sync.sync, forgotten)
+        state.accept_pushed(conn, sync.sync, run_id, accepted)
+        state.refuse_pushed(conn, sync.sync, refused)
+        state.forget_pushed(conn, sync.sync, forgotten)
         ps.reject(conn, run_id, sync.sync, rejects)
         ps.add_counts(conn, run_id, sync.sync, counts)
     return counts

@@ -1,31 +1,27 @@
-"""The outbound control tables: push state, the push audit and the rejected records.
+"""The outbound audit tables: `etl_push_runs` and `etl_push_rejects` (push state is in `etl.state`).
 
-- `etl_push_state`: per sync and key, the content hash of what the target last ACCEPTED and the target's
-  own id for that key. The diff (`etl.push.diff`) joins the selection against it; a row is written only
-  once the target has confirmed the record, in the same transaction as the audit counters of its chunk.
-  A record the target refused keeps the refused content's hash and the reason (`rejected_hash`,
-  `rejected_reason`): it is sent again once its content changes (or on every run, `resend_rejected:
-  always`), so an idle run sends nothing even while a refused record waits for its fix.
 - `etl_push_runs`: one row per run and sync: run_id, sync, target, mode, status, timestamps, the counts
   (selected, created, updated, deleted, unchanged, rejected; `filtered` and `dry_run` beside them) and
   the error. `selected = created + updated + unchanged + rejected` is checked before a run commits.
 - `etl_push_rejects`: per run, sync and key, the target's own reason and the payload with PII protected.
 
-(Kept apart from `etl_state` while the inbound state module is reshaped; both live in the warehouse and
-commit with what they describe.)
+Both are written in the transaction of the chunk they describe, together with its push state
+(`etl.state.accept_pushed` / `refuse_pushed` / `forget_pushed`). `ensure_push_tables` also creates
+`etl_push_state` and upgrades one made before refused records were kept.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from etl.load.warehouse import dialect_of, existing_columns
+from etl.state import PUSH_STATE_TABLE, ensure_push_state
 
-STATE, RUNS, REJECTS = "etl_push_state", "etl_push_runs", "etl_push_rejects"
+RUNS, REJECTS = "etl_push_runs", "etl_push_rejects"
+STATE = PUSH_STATE_TABLE
 COUNTS = ("selected", "created", "updated", "deleted", "unchanged", "rejected", "filtered")
 
 
@@ -33,10 +29,6 @@ def _ddl(dialect: str) -> list[str]:
     text, js = ("TEXT", "JSONB") if dialect == "postgresql" else ("VARCHAR", "JSON")
     counts = ", ".join(f"{c} BIGINT" for c in COUNTS)
     return [
-        f"""CREATE TABLE IF NOT EXISTS {STATE} (
-            sync {text} NOT NULL, key {text} NOT NULL, hash BIGINT, target_id {text},
-            run_id {text}, pushed_at TIMESTAMP, rejected_hash BIGINT, rejected_reason {text},
-            PRIMARY KEY (sync, key))""",
         f"""CREATE TABLE IF NOT EXISTS {RUNS} (
             run_id {text} NOT NULL, sync {text} NOT NULL, target {text}, mode {text}, status {text} NOT NULL,
             dry_run BOOLEAN, started_at TIMESTAMP, finished_at TIMESTAMP, {counts}, requests BIGINT,
@@ -51,6 +43,7 @@ def ensure_push_tables(conn: Connection) -> None:
     dialect = dialect_of(str(conn.engine.url))
     for stmt in _ddl(dialect):
         conn.execute(sa.text(stmt))
+    ensure_push_state(conn)
     text = "TEXT" if dialect == "postgresql" else "VARCHAR"
     if "rejected_hash" not in existing_columns(conn, STATE):  # a state table from before refusals were kept
         conn.execute(sa.text(f"ALTER TABLE {STATE} ALTER COLUMN hash DROP NOT NULL"))
@@ -106,35 +99,6 @@ def finish_run(conn: Connection, run_id: str, sync: str, status: str, requests: 
                   "e": error[:4000] if error else None, "r": run_id, "s": sync})
 
 
-def accept(conn: Connection, sync: str, run_id: str, rows: list[tuple[str, int, str | None]]) -> None:
-    """(key, hash, target_id) of records the target confirmed: the diff will not send them again."""
-    if not rows:
-        return
-    conn.execute(sa.text(
-        f"INSERT INTO {STATE} (sync, key, hash, target_id, run_id, pushed_at) VALUES (:s, :k, :h, :i, :r, :t) "
-        "ON CONFLICT (sync, key) DO UPDATE SET hash = excluded.hash, "
-        f"target_id = COALESCE(excluded.target_id, {STATE}.target_id), "
-        "run_id = excluded.run_id, pushed_at = excluded.pushed_at, rejected_hash = NULL, rejected_reason = NULL"),
-        [{"s": sync, "k": k, "h": h, "i": i, "r": run_id, "t": now_utc()} for k, h, i in rows])
-
-
-def refused(conn: Connection, sync: str, rows: list[tuple[str, int, str]]) -> None:
-    """(key, hash, reason) of records the target refused: not sent again until their content changes."""
-    if rows:
-        conn.execute(sa.text(
-            f"INSERT INTO {STATE} (sync, key, rejected_hash, rejected_reason) VALUES (:s, :k, :h, :why) "
-            "ON CONFLICT (sync, key) DO UPDATE SET rejected_hash = excluded.rejected_hash, "
-            "rejected_reason = excluded.rejected_reason"),
-            [{"s": sync, "k": k, "h": h, "why": why[:2000]} for k, h, why in rows])
-
-
-def forget(conn: Connection, sync: str, keys: list[str]) -> None:
-    """Keys the target deleted (mirror): no state left, a comeback is created again."""
-    if keys:
-        conn.execute(sa.text(f"DELETE FROM {STATE} WHERE sync = :s AND key = :k"),
-                     [{"s": sync, "k": k} for k in keys])
-
-
 def reject(conn: Connection, run_id: str, sync: str, rows: list[tuple[str, str, str]]) -> None:
     """(key, reason, payload JSON with PII protected) of records that were refused."""
     if rows:
@@ -142,9 +106,3 @@ def reject(conn: Connection, run_id: str, sync: str, rows: list[tuple[str, str, 
                              "VALUES (:r, :s, :k, :why, :p, :t)"),
                      [{"r": run_id, "s": sync, "k": k, "why": why[:2000], "p": p, "t": now_utc()}
                       for k, why, p in rows])
-
-
-def state_table(conn: Connection, sync: str) -> pa.Table:
-    rows = conn.execute(sa.text(f"SELECT key, hash, target_id FROM {STATE} WHERE sync = :s ORDER BY key"),
-                        {"s": sync}).all()
-    return pa.table({"key": [r[0] for r in rows], "hash": [r[1] for r in rows], "target_id": [r[2] for r in rows]})
