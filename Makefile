@@ -19,7 +19,7 @@ export ETL_TEST_PG_URL ?= postgresql://etl:etl@127.0.0.1:5432/etl_test
 
 .PHONY: install demo test check bench ui clean
 
-$(VENV)/.installed: uv.lock pyproject.toml
+$(VENV)/.installed: uv.lock pyproject.toml examples/etl-example-plugin/pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q uv==$(UV_VERSION)
 	# pyproject.toml is the one list of dependencies, uv.lock pins them; --inexact keeps uv itself

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from demo.company import CRM_CLOSE_DAYS, WORK_EMAIL_DOMAIN, sales_team
+
 ENTITIES = ("owners", "companies", "contacts", "deals", "activities", "tickets")
 BASE_SIZES = {"owners": 20, "companies": 500, "contacts": 2000, "deals": 1500, "activities": 4000,
               "tickets": 600}
@@ -121,7 +123,8 @@ _OUTCOMES = {"CALL": ("CONNECTED", "NO_ANSWER", "LEFT_VOICEMAIL", "BUSY"),
 _TICKET_SUBJECTS = ("Cannot log in", "Invoice amount wrong", "Export fails", "Add a user", "Slow dashboard")
 _TICKET_STAGES, _PRIORITIES = ("new", "waiting", "in_progress", "closed"), ("LOW", "MEDIUM", "HIGH")
 _TICKET_CATEGORIES = ("PRODUCT_ISSUE", "BILLING_ISSUE", "FEATURE_REQUEST", "GENERAL_INQUIRY")
-_OWNER_DOMAINS = ("chinookcorp.com", "chinook-music.example", "sales.chinookcorp.com")
+# Owners' work e-mail is HR's (demo/company.py); each new version of an owner moves it to another domain.
+_OWNER_DOMAINS = (WORK_EMAIL_DOMAIN, "chinook-music.example", "sales.chinookcorp.com")
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -377,13 +380,15 @@ def _company_roots(data: CrmData, rids: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def _owners(b: _Batch) -> Columns:
-    """Owners are clean; the first ones are Chinook's employees, sales support agents first."""
+    """Owners are clean; the first ones are the company's sales team (HR's sales department, the
+    ERP's reps), with their HR work e-mail, so CRM, ERP and HR name the same people."""
     first, last, local = map(list, zip(*_pick(PEOPLE, b.h0), strict=True))
     local = [f"{name}{sid}" for name, sid in zip(local, b.sids, strict=True)]
-    for pos in np.flatnonzero(b.ids <= len(EMPLOYEES)).tolist():
-        employee = EMPLOYEES[int(b.ids[pos]) - 1]
-        first[pos], last[pos] = employee["firstName"], employee["lastName"]
-        local[pos] = employee["email"].split("@")[0]
+    team = sales_team()
+    for pos in np.flatnonzero(b.ids <= len(team)).tolist():
+        person = team[int(b.ids[pos]) - 1]
+        first[pos], last[pos] = person["first_name"], person["last_name"]
+        local[pos] = person["email"].split("@")[0]
     domains = _pick(_OWNER_DOMAINS, b.version)  # each new version moves the owner to another domain
     return {"id": b.sids, "email": [f"{n}@{d}" for n, d in zip(local, domains, strict=True)],
             "firstName": first, "lastName": last, "userId": (9_000_000 + b.ids).tolist(),
@@ -462,7 +467,7 @@ def _deals(b: _Batch) -> Columns:
         b.flag([pos], "unknown_stage", "dealstage")
     cents, negative = (hv >> 14) % 5_000_000 + 50_000, _roll(hv, 44) < NEGATIVE_AMOUNT
     b.flag(np.flatnonzero(negative), "negative_amount", "amount")
-    day, rolls = (19_358 + (hv >> 24) % 1100).astype(np.int64), _roll(hv, 34)  # from 2023-01-01, three years
+    day, rolls = (19_358 + (hv >> 24) % CRM_CLOSE_DAYS).astype(np.int64), _roll(hv, 34)  # from 2023-01-01
     closedate = np.datetime_as_string(day.astype("datetime64[D]")).tolist()
     for pos in np.flatnonzero(rolls < MIXED_DATE).tolist():
         closedate[pos] = _odd_date(int(day[pos]), 1 + int(rolls[pos]) % 3)

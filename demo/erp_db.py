@@ -21,7 +21,8 @@ module adds it, all deterministic from `seed`:
   the ERP's own `order_no` (an identity), `crm_deal_id` UNIQUE, `order_date` as the ERP writes dates
   (YYYYMMDD text), `amount_minor` in integer cents, `currency` the ERP's own (USD), and CHECK
   constraints that refuse what the ERP would refuse (a non-positive amount, a malformed date);
-- FX rates for the CRM's years too (RECENT_FX), so won deals of 2023-2026 convert at the day's rate.
+- dates moved into the CRM's period and the sales team made HR's (demo/company.py), FX rates for
+  that whole period, so every deal and order converts at the day's rate.
 
 Data: Northwind, data/northwind/northwind.sql from github.com/pthom/northwind_psql at cd0ef28
 (Ms-PL, data/northwind/LICENSE). The dump is PostgreSQL SQL. sqlglot translates its DDL; `real`
@@ -46,6 +47,8 @@ import sqlglot
 from sqlalchemy import Connection, Engine, TextClause, bindparam, create_engine, make_url, text
 from sqlglot import exp
 
+from demo.company import FX_END, FX_START, sales_team, shift
+
 DUMP = Path(__file__).parent / "data" / "northwind" / "northwind.sql"
 KEYS = {"customers": "customer_id", "products": "product_id", "orders": "order_id",
         "order_details": "line_id", "employees": "employee_id", "invoices": "invoice_id"}
@@ -55,14 +58,14 @@ OTHER_CURRENCIES = ("USD", "EUR", "CNY")  # the rest of the world, assigned roun
 BASE_RATE_TO_USD = {"USD": 1.0, "EUR": 1.27, "GBP": 1.56, "BRL": 0.97, "CNY": 0.12}
 TAX_RATE = {"USD": 0.0, "EUR": 0.16, "GBP": 0.175, "BRL": 0.17, "CNY": 0.17}
 LEAD_SOURCES = ("online_promotion", "referral", "trade_show", "cold_call")
-FX_START, FX_END = date(1996, 7, 1), date(1998, 12, 31)  # orders 1996-07-04..1998-05-06, plus room
-RECENT_FX = (date(2023, 1, 2), date(2026, 12, 31))  # the CRM's deals close in these years
-NEW_ORDERS_FROM = date(1998, 5, 7)  # add_orders dates new orders after Northwind's last one
-AS_OF = date(1998, 6, 1)  # invoices due before it are paid (mostly) or overdue; later ones open
+# Northwind's orders (1996-07-04..1998-05-06) are moved into the company's period (demo/company.py):
+# 2023-01-05..2024-11-06. FX rates cover that and every CRM deal's close date.
+NEW_ORDERS_FROM = shift(date(1998, 5, 7))  # add_orders dates new orders after Northwind's last one
+AS_OF = shift(date(1998, 6, 1))  # 2024-12-02: invoices due before it are paid (mostly) or overdue; later ones open
 PAYMENT_DAYS = 30
 # Business days on which BRL orders were placed but no BRL rate exists.
-MISSING_FX_DATES = (("BRL", date(1996, 12, 11)), ("BRL", date(1997, 5, 19)),
-                    ("BRL", date(1997, 8, 27)), ("BRL", date(1998, 2, 24)))
+MISSING_FX_DATES = tuple(("BRL", shift(d)) for d in (date(1996, 12, 11), date(1997, 5, 19), date(1997, 8, 27),
+                                                     date(1998, 2, 24)))
 NOW_SQL = {"postgresql": "(now() AT TIME ZONE 'utc')",
            "sqlite": "strftime('%Y-%m-%d %H:%M:%f000', 'now')"}
 
@@ -245,9 +248,7 @@ def _seed_columns(conn: Connection, seed: int) -> None:
              for k, country, has_orders in customers])
     conn.execute(text("UPDATE orders SET currency = (SELECT c.currency FROM customers c "
                       "WHERE c.customer_id = orders.customer_id)"))
-    names = conn.execute(text("SELECT employee_id, first_name, last_name FROM employees")).all()
-    _update(conn, "UPDATE employees SET email = :e WHERE employee_id = :k",
-            [{"k": k, "e": f"{first}.{last}@northwind.example".lower()} for k, first, last in names])
+    _one_company(conn)
     conn.execute(text(
         "UPDATE order_details SET line_id = r.n FROM (SELECT order_id AS o, product_id AS p, "
         "row_number() OVER (ORDER BY order_id, product_id) AS n FROM order_details) AS r "
@@ -257,6 +258,23 @@ def _seed_columns(conn: Connection, seed: int) -> None:
         keys = conn.execute(text(f"SELECT {key} FROM {table} ORDER BY {key}")).scalars().all()
         _update(conn, f"UPDATE {table} SET updated_at = :u WHERE {key} = :k",
                 [{"k": k, "u": u} for k, u in zip(keys, _stamps_2024(rng, len(keys)), strict=True)])
+
+
+def _one_company(conn: Connection) -> None:
+    """Northwind's order dates moved into the company's period; its nine employees replaced by the first
+    nine of the sales team, with HR's names, titles, hire dates and work e-mails (demo/company.py)."""
+    dated = conn.execute(text("SELECT order_id, order_date, required_date, shipped_date FROM orders")).all()
+    _update(conn, "UPDATE orders SET order_date = :o, required_date = :r, shipped_date = :s WHERE order_id = :k",
+            [{"k": k, **{c: shift(_day(v)).isoformat() if v is not None else None
+                         for c, v in (("o", o), ("r", r), ("s", sh))}} for k, o, r, sh in dated])
+    if conn.dialect.name == "postgresql":  # Northwind's varchar(10) is too short for 'Christopher'
+        conn.execute(text("ALTER TABLE employees ALTER COLUMN first_name TYPE VARCHAR(40), "
+                          "ALTER COLUMN last_name TYPE VARCHAR(40)"))
+    ids = conn.execute(text("SELECT employee_id FROM employees ORDER BY employee_id")).scalars().all()
+    _update(conn, "UPDATE employees SET first_name = :f, last_name = :l, title = :t, email = :e, hire_date = :h "
+                  "WHERE employee_id = :k",
+            [{"k": k, "f": p["first_name"], "l": p["last_name"], "t": p["title"], "e": p["email"],
+              "h": p["hire_date"].isoformat()} for k, p in zip(ids, sales_team(), strict=False)])
 
 
 def _invoice_amounts(conn: Connection, order_ids: list[int]) -> dict[int, list]:
@@ -289,7 +307,7 @@ def _insert_invoices(conn: Connection, order_ids: list[int], rng: random.Random,
 
 def _insert_fx_rates(conn: Connection, seed: int) -> None:
     rng, rows = random.Random(f"{seed}:fx"), []
-    for start, end in ((FX_START, FX_END), RECENT_FX):
+    for start, end in ((FX_START, FX_END),):
         for currency, rate in BASE_RATE_TO_USD.items():
             for day in _business_days(start, end):
                 rate = rate if currency == "USD" else rate * (1 + rng.gauss(0, 0.004))

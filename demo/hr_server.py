@@ -10,8 +10,8 @@ later ``last_modified`` so incremental runs have something to pick up; admin rou
 
 Write side (demo/write_api.py, same auth): ``key_accounts`` (the accounts each employee manages;
 ``account_manager_id`` must be an HR employee) and ``marketing_list_members``. ``--sales-team`` adds
-the CRM's sales staff (Chinook's eight employees) to the Sales department as employees 301-308, so the
-person crosswalk links CRM owners to HR employees as it would in one company.
+Chinook's eight employees to the Sales department as employees 301-308. The demo no longer needs it:
+CRM owners and ERP reps are HR's own Sales department (demo/company.py).
 
 Run: ``python -m demo.hr_server --port 0`` prints ``LISTENING http://127.0.0.1:PORT`` first.
 """

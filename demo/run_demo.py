@@ -17,8 +17,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from etl.config.loader import PROJECT_ROOT, load_all
 from demo import sources
+from etl.config.loader import PROJECT_ROOT, load_all
 from etl.load.warehouse import engine_for, warehouse_url
 
 SUMMARY_COLS = ("pipeline", "entity", "status", "extracted", "filtered", "quarantined", "inserted",
@@ -137,12 +137,14 @@ def run_models(url: str, workdir: Path, flags: list[str] | None = None, env: dic
           f"in {time.monotonic() - t0:.1f}s")
     if code:
         return False
-    tables = ["xwalk_customer", "xwalk_person", "xwalk_review", "mart_customer_360", "mart_sales",
-              "mart_pipeline", "mart_approvals", "mart_rep_performance"]
+    from etl.models.build import discover
+
+    marts = sorted(n for n, m in discover().items() if m.layer == "marts")
+    tables = ["xwalk_customer", "xwalk_person", "xwalk_review", *marts]
     with engine_for(url).connect() as conn:
         for table in tables:
             count = conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
-            print(f"  {table:<22} {count:>7} rows")
+            print(f"  {table:<26} {count:>7} rows")
         review = conn.execute(sa.text("SELECT entity, reason, count(*) FROM xwalk_review "
                                       "GROUP BY entity, reason ORDER BY entity, reason")).all()
     print("  review: " + ", ".join(f"{e} {r} {n}" for e, r, n in review))

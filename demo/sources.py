@@ -25,15 +25,15 @@ def crm(workdir: Path) -> Iterator[dict[str, str]]:
 
 @contextlib.contextmanager
 def hr(workdir: Path) -> Iterator[dict[str, str]]:
-    """The demo HR API (page-number paging, HTTP Basic auth) as connection `hr_api`, with the CRM's sales
-    staff employed in Sales (so CRM owners link to HR employees) and its write side kept in the workdir."""
+    """The demo HR API (page-number paging, HTTP Basic auth) as connection `hr_api`, its write side kept in
+    the workdir. HR's Sales department is the CRM's owners and the ERP's reps (demo/company.py)."""
     from demo.process import start_demo_server
 
     user = os.environ.get("DEMO_HR_USER", "hr")
     password = os.environ.get("DEMO_HR_PASSWORD", "hr-secret")
     rate = os.environ.get("DEMO_WRITE_RATE", "50")
     with start_demo_server("hr", user=user, password=password, store=str(workdir / "hr_writes.sqlite"),
-                           rate=rate, sales_team=True) as srv:
+                           rate=rate) as srv:
         yield {"AIRFLOW_CONN_HR_API": f"http://{user}:{password}@{srv.url.removeprefix('http://')}"}
 
 

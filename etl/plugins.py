@@ -101,6 +101,31 @@ class SourcePlugin:
         raise NotImplementedError
 
 
+class TargetPlugin:
+    """Subclass, set `Settings` and implement `open`: return an object with the target protocol of
+    etl.targets.base (`write`, `delete`, `finish`, `close`, a `requests` count): batches of records in,
+    one outcome per record out. The push runner does the diff, push state, rejects and audit."""
+
+    Settings: ClassVar[type[PluginSettings]] = PluginSettings
+
+    def open(self, settings: Any, sync: Any, run_id: str) -> Any:
+        raise NotImplementedError
+
+
+def validate_settings(plugin: Any, kind: str, settings: dict[str, Any]) -> Any:
+    """`settings` validated by the plug-in's own model; ValueError naming each bad field."""
+    from pydantic import ValidationError
+
+    try:
+        return plugin.Settings.model_validate(settings)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: "
+            + ("unknown setting" if e["type"] == "extra_forbidden" else e["msg"].removeprefix("Value error, "))
+            for e in exc.errors())
+        raise ValueError(f"kind {kind!r} (plug-in {plugin.__module__}): {problems}") from None
+
+
 # ----------------------------------------------------------------------------------------- discovery
 
 
@@ -145,6 +170,16 @@ def source_plugin(kind: str) -> type[SourcePlugin]:
         raise PluginError(f"unknown source kind {kind!r}; built-in: {', '.join(BUILTIN_SOURCES)}; {exc}") from None
     if not (inspect.isclass(plugin) and issubclass(plugin, SourcePlugin)):
         raise PluginError(f"source plug-in {kind!r} must be a subclass of etl.plugins.SourcePlugin")
+    return plugin
+
+
+def target_plugin(kind: str, builtin: tuple[str, ...] = ("rest", "sql", "file")) -> type[TargetPlugin]:
+    try:
+        plugin = load("targets", kind)
+    except PluginError as exc:
+        raise PluginError(f"unknown target kind {kind!r}; built-in: {', '.join(builtin)}; {exc}") from None
+    if not (inspect.isclass(plugin) and issubclass(plugin, TargetPlugin)):
+        raise PluginError(f"target plug-in {kind!r} must be a subclass of etl.plugins.TargetPlugin")
     return plugin
 
 

@@ -16,7 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 from etl.config.schema import (
     Auth,
@@ -115,7 +115,35 @@ class FileTarget(Strict):
     batch_size: int = Field(50_000, ge=1)
 
 
-Target = Annotated[RestTarget | SqlTarget | FileTarget, Field(discriminator="kind")]
+class PluginTarget(BaseModel):
+    """`target: {kind: <name>, ...}` for a target kind an installed plug-in provides (etl.plugins,
+    entry point group etl.targets); its other keys are validated by the plug-in's `Settings` at load."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    kind: str
+
+    @model_validator(mode="after")
+    def _plugin_settings(self) -> PluginTarget:
+        self.settings  # noqa: B018 - validates; raises ValueError naming the field
+        return self
+
+    @property
+    def settings(self) -> Any:
+        from etl.plugins import target_plugin, validate_settings
+
+        return validate_settings(target_plugin(self.kind), self.kind, dict(self.model_extra or {}))
+
+
+def _target_tag(value: Any) -> str:
+    kind = value.get("kind", "rest") if isinstance(value, dict) else getattr(value, "kind", "rest")
+    return kind if kind in ("rest", "sql", "file") else "plugin"
+
+
+Target = Annotated[
+    Annotated[RestTarget, Tag("rest")] | Annotated[SqlTarget, Tag("sql")] | Annotated[FileTarget, Tag("file")]
+    | Annotated[PluginTarget, Tag("plugin")],
+    Discriminator(_target_tag),
+]
 
 
 class PushSchedule(Strict):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 
 class Strict(BaseModel):
@@ -190,17 +190,9 @@ class PluginSource(BaseModel):
 
     @property
     def settings(self) -> Any:
-        from etl.plugins import source_plugin
+        from etl.plugins import source_plugin, validate_settings
 
-        plugin = source_plugin(self.kind)
-        try:
-            return plugin.Settings.model_validate(dict(self.model_extra or {}))
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: "
-                + ("unknown setting" if e["type"] == "extra_forbidden" else e["msg"].removeprefix("Value error, "))
-                for e in exc.errors())
-            raise ValueError(f"source kind {self.kind!r} (plug-in {plugin.__module__}): {problems}") from None
+        return validate_settings(source_plugin(self.kind), self.kind, dict(self.model_extra or {}))
 
 
 def _source_tag(value: Any) -> str:

@@ -12,9 +12,8 @@ from etl.sources.rest import ExtractStats
 
 def iter_source_batches(entity: Entity, watermark: str | None, stats: ExtractStats, ctx) -> Iterator[pa.Table]:
     """Raw batches (all text columns, as received) of one entity, newer than `watermark`."""
-    from etl.sources.connections import get_connection
-
     from etl.config.schema import PluginSource, RestSource, SqlSource
+    from etl.sources.connections import get_connection
 
     src = entity.source
     if isinstance(src, RestSource):

@@ -19,7 +19,7 @@ SYNC_DAGS = ("crm_sync", "erp_sync", "hr_sync", "oa_sync")
 SOURCE_COUNTS = {
     ("erp_sync", "customers"): 91, ("erp_sync", "products"): 77, ("erp_sync", "orders"): 830,
     ("erp_sync", "order_lines"): 2155, ("erp_sync", "invoices"): 809, ("erp_sync", "sales_reps"): 9,
-    ("erp_sync", "fx_rates"): 5 * (654 + 1044) - 4, ("hr_sync", "employees"): 107 + 8, ("hr_sync", "departments"): 27,
+    ("erp_sync", "fx_rates"): 2716, ("hr_sync", "employees"): 107, ("hr_sync", "departments"): 27,
     ("hr_sync", "jobs"): 19, ("hr_sync", "job_history"): 10, ("hr_sync", "locations"): 23,
     ("oa_sync", "purchase_requests"): 70, ("oa_sync", "purchase_request_lines"): 308,
 }

@@ -21,10 +21,9 @@ from tests.conftest import pg_sibling_database, reset_pg
 from tests.helpers.warehouse import assert_invariant, rows, runs
 
 NORTHWIND = {"customers": 91, "products": 77, "orders": 830, "order_lines": 2155, "invoices": 809,
-             "sales_reps": 9, "categories": 8,
-             "fx_rates": 5 * (654 + 1044) - 4}  # business days 1996-98 + 2023-26 x 5 currencies, 4 BRL gaps
-NO_RATE = {"10379": "1996-12-11", "10541": "1997-05-19", "10647": "1997-08-27", "10903": "1998-02-24",
-           "10905": "1998-02-24"}  # BRL orders placed on the days the ERP has no BRL rate
+             "sales_reps": 9, "categories": 8, "fx_rates": 5 * 544 - 4}  # 544 business days x 5 currencies, 4 BRL gaps
+NO_RATE = {"10379": "2023-06-14", "10541": "2023-11-20", "10647": "2024-02-28", "10903": "2024-08-27",
+           "10905": "2024-08-27"}  # BRL orders placed on the days the ERP has no BRL rate
 CENT = Decimal("0.01")
 
 
@@ -164,7 +163,7 @@ def test_full_idle_and_incremental_runs(case):
 
 
 def test_window_reads_the_run_data_interval(sqlite_case, tmp_path, monkeypatch):
-    """A backfill run for 1997-05-19 reads that day's orders, whatever the watermark says."""
+    """A backfill run for 2023-11-20 reads that day's orders, whatever the watermark says."""
     erp_url, _ = sqlite_case
     monkeypatch.setenv("AIRFLOW_CONN_ERP_DB", erp_url)
     orders = entities()["orders"]
@@ -172,12 +171,12 @@ def test_window_reads_the_run_data_interval(sqlite_case, tmp_path, monkeypatch):
         "window": "data_interval", "incremental": Incremental(cursor_field="order_date")})})
     warehouse = f"duckdb:///{tmp_path / 'backfill.duckdb'}"
     run_entity(entities()["fx_rates"], RunContext(run_id="fx", warehouse_url=warehouse))
-    ctx = RunContext(run_id="backfill-1997-05-19", warehouse_url=warehouse,
-                     data_interval_start="1997-05-19T00:00:00+00:00",
-                     data_interval_end="1997-05-20T00:00:00+00:00")
+    ctx = RunContext(run_id="backfill-2023-11-20", warehouse_url=warehouse,
+                     data_interval_start="2023-11-20T00:00:00+00:00",
+                     data_interval_end="2023-11-21T00:00:00+00:00")
     result = run_entity(windowed, ctx)
     expected = {str(r[0]) for r in source_rows(
-        erp_url, "SELECT order_id FROM orders WHERE order_date = '1997-05-19'")}
+        erp_url, "SELECT order_id FROM orders WHERE order_date = '2023-11-20'")}
     assert result["extracted"] == len(expected) >= 2
     assert result["quarantined"] == 1  # 10541, BRL, no rate that day
     loaded = {str(r[0]) for r in rows(warehouse, "SELECT order_id FROM stg_erp__orders")}

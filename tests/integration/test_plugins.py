@@ -112,3 +112,23 @@ def test_plugin_docs_page_exists() -> None:
     for needed in ("etl.sources", "etl.transforms", "etl.checks", "etl.targets", "SourcePlugin", "etl plugins"):
         assert needed in text, needed
     assert textwrap.dedent(text)
+
+
+def test_a_target_plugin_is_validated_and_opened_like_a_builtin(tmp_path) -> None:
+    from pydantic import TypeAdapter, ValidationError
+
+    from etl.config.outbound import PluginTarget, Target
+    from etl.plugins import target_plugin
+    from etl.targets.base import Record
+
+    adapter = TypeAdapter(Target)
+    cfg = adapter.validate_python({"kind": "jsonl_outbox", "folder": str(tmp_path)})
+    assert isinstance(cfg, PluginTarget)
+    with pytest.raises(ValidationError, match="folder: Field required"):
+        adapter.validate_python({"kind": "jsonl_outbox", "fodler": str(tmp_path)})
+    with pytest.raises(ValidationError, match="unknown target kind 'jsonl_outbx'.*installed targets plug-ins"):
+        adapter.validate_python({"kind": "jsonl_outbx"})
+    target = target_plugin(cfg.kind)().open(cfg.settings, None, "r1")
+    outcomes = target.write([Record("k1", {"name": "A"}, "create"), Record("k2", {"name": "B"}, "update")], False)
+    assert [(o.key, o.status) for o in outcomes] == [("k1", "created"), ("k2", "updated")]
+    assert len((tmp_path / "sync.jsonl").read_text().splitlines()) == 2

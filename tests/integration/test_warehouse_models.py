@@ -3,8 +3,9 @@ database, HR server, OA files), into DuckDB and PostgreSQL side by side.
 
 The demo CRM carries the ERP's customer ids in a custom field and the ERP's company names, so code and
 name links come from the data itself; the test plants only what the demo lacks: a namesake ERP customer
-(an ambiguous name), and sales reps who are HR employees (one twice). OA approvers are HR people by
-design, and two of Chinook's CRM owners share their names with Northwind reps.
+(an ambiguous name), and ERP reps known only by name (one HR name twice). OA approvers are HR people by
+design, and the demo is one company: CRM owners, ERP reps and HR's sales department are the same people,
+with the same work e-mail (demo/company.py).
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def _plant_erp(erp_url: str, picks: dict) -> None:
                              "status, currency, updated_at) "
                              "VALUES ('AMBG1', :n, 'USA', 'referral', 'active', 'USD', :u)"),
                      {"n": amb_name.upper(), "u": PLANTED_AT})
-        reps = ((90, "Lisa", "Ozer"), (91, "Lisa", "Ozer"), (92, "Peter", "Hall"))
+        reps = ((90, "Lisa", "Ozer"), (91, "Lisa", "Ozer"), (92, "Tayler", "Fox"))
         conn.execute(sa.text("INSERT INTO employees (employee_id, first_name, last_name, title, email, "
                              "updated_at) VALUES (:i, :f, :l, 'Sales Representative', :e, :u)"),
                      [{"i": i, "f": f, "l": la, "e": f"{f}.{la}{i}@northwind.example".lower(),
@@ -97,8 +98,8 @@ customers:
   - match: {{crm: "99999", erp: ANATR}}
     reason: names a company that does not exist
 people:
-  - never: {{crm: "8", erp: "8"}}
-    reason: test veto, the two Laura Callahans
+  - never: {{crm: "10", hr: 154}}
+    reason: test veto of an e-mail link
   - match: {{crm: "1", hr: 145}}
     reason: test pin
 """)
@@ -199,13 +200,17 @@ def test_people_link_across_hr_erp_crm_and_oa(built, warehouse):
     for email in approvers:  # OA knows people by their HR person_email
         pid, rule, conf = person[("oa", email)]
         assert pid.startswith("hr:") and (rule, conf) == ("email", Decimal("1.00"))
-    assert person[("crm", "7")] == ("erp:7", "full_name", Decimal("0.75"))  # Robert King, not in HR
-    assert person[("erp", "92")] == ("hr:152", "full_name", Decimal("0.75"))  # Peter Hall
+    # one company: CRM owner 7, ERP rep 7 and HR employee 151 are David Bernstein, by work e-mail
+    assert person[("crm", "7")] == person[("erp", "7")] == ("hr:151", "email", Decimal("1.00"))
+    team = rows(url, "SELECT count(*) FROM xwalk_person WHERE system IN ('crm', 'erp') AND rule = 'email' "
+                     "AND person_id LIKE 'hr:%'")
+    assert team == [(20 - 2 + 9,)]  # every CRM owner (but the pinned and the vetoed one) and every Northwind rep
+    assert person[("erp", "92")] == ("hr:170", "full_name", Decimal("0.75"))  # Tayler Fox, known by name only
     assert person[("crm", "1")] == ("hr:145", "override", Decimal("1.00"))
     review = _review(url)
     assert review[("person", "erp", "90")] == ("ambiguous", "hr:168")  # two ERP reps named Lisa Ozer
     assert review[("person", "hr", "168")] == ("ambiguous", "erp:90,erp:91")
-    assert review[("person", "crm", "8")][0] == review[("person", "erp", "8")][0] == "unmatched"  # vetoed
+    assert review[("person", "crm", "10")][0] == "unmatched"  # its only candidate is vetoed
 
 
 @pytest.mark.postgres
@@ -235,10 +240,36 @@ def test_models_match_their_documentation_and_add_up(built):
                                   "WHERE customer_key = :k", k=f"erp:{code}")
     assert crm_id == crm and orders == rows(url, "SELECT count(*) FROM stg_erp__orders "
                                                  "WHERE customer_id = :c", c=code)[0][0]
-    # Robert King is one rep with CRM deals and ERP orders
-    (deals, orders), = rows(url, "SELECT deals, orders FROM mart_rep_performance "
-                                 "WHERE sales_rep_key = 'erp:7'")
-    assert deals > 0 and orders > 0
+    # David Bernstein is one rep with CRM deals, ERP orders and his HR department
+    (deals, orders, department), = rows(url, "SELECT deals, orders, hr_department FROM mart_rep_performance "
+                                             "WHERE sales_rep_key = 'hr:151'")
+    assert deals > 0 and orders > 0 and department == "Sales"
+
+
+@pytest.mark.postgres
+def test_the_demo_is_one_company_whose_marts_mean_something(built):
+    """USD covers every deal, reps are found in HR, unknown is null (never 0.00), every mart has rows."""
+    url = built["urls"]["duckdb"]
+    (deals, priced, unpriced), = rows(url, "SELECT count(*), count(amount_usd), "
+                                           "count(*) FILTER (WHERE amount IS NOT NULL AND amount_usd IS NULL) "
+                                           "FROM fct_deals")
+    assert deals > 100 and priced == deals and unpriced == 0
+    reps = rows(url, "SELECT sales_rep_key, in_hr, hr_department FROM dim_sales_rep "
+                     "WHERE sales_rep_key NOT LIKE 'erp:9_' AND sales_rep_key <> 'crm:10'")  # planted, vetoed
+    assert reps and all(in_hr and dept == "Sales" for _, in_hr, dept in reps), reps
+    assert rows(url, "SELECT count(*) FROM mart_rep_performance WHERE deals_won > 0 "
+                     "AND (won_amount_usd IS NULL OR won_amount_usd <= 0)") == [(0,)]
+    (owned, with_department), = rows(url, "SELECT count(account_owner_key), count(account_owner_department) "
+                                          "FROM mart_customer_360")
+    assert owned > 40 and with_department >= owned - 3  # the vetoed and the pinned-elsewhere owners aside
+    (first, last), = rows(url, "SELECT min(order_date), max(order_date) FROM fct_sales")
+    assert (first, last) == (dt.date(2023, 1, 5), dt.date(2024, 11, 6))  # the CRM's period
+    assert rows(url, "SELECT count(*) FROM mart_customer_360 WHERE revenue_t12m_usd > 0")[0][0] > 30
+    for mart in ("mart_customer_value", "mart_product_associations", "mart_service", "mart_product_sales",
+                 "mart_receivables"):
+        assert rows(url, f"SELECT count(*) FROM {mart}")[0][0] > 5, mart
+    assert {s for (s,) in rows(url, "SELECT DISTINCT segment FROM mart_customer_value")} >= {
+        "champions", "loyal", "at_risk", "hibernating"}
 
 
 @pytest.mark.postgres

@@ -58,7 +58,11 @@ def test_same_seed_gives_same_records_and_another_seed_others(entity: str) -> No
     assert first == [CrmData(seed=42, sizes=SIZES).record(entity, i) for i in ids]
     other = [CrmData(seed=43, sizes=SIZES).record(entity, i) for i in ids]
     differing = sum(props(a) != props(b) for a, b in zip(first, other, strict=True))
-    assert differing >= (len(ids) * 0.9 if entity != "owners" else 3)  # owners 1-8 are Chinook's staff
+    if entity == "owners":  # the first 34 are the company's sales team, whatever the seed
+        team = min(34, len(ids))
+        assert first[:team] == other[:team] and differing >= (len(ids) - team) * 0.9
+    else:
+        assert differing >= len(ids) * 0.9
 
 
 @pytest.mark.parametrize("entity", SIZES)
@@ -97,10 +101,17 @@ def test_dirt_rates_are_small_but_present(entity: str, kind: str, dirt: dict) ->
     assert 0.003 <= share <= 0.035, f"{entity} {kind}: {share:.2%}"
 
 
-def test_owners_are_clean_and_start_with_chinook_sales_agents(records: dict, dirt: dict) -> None:
+def test_owners_are_clean_and_are_the_hr_sales_team(records: dict, dirt: dict) -> None:
+    """The same people as HR's sales department, with HR's work e-mail (demo/company.py)."""
+    from demo.hr_data import load_hr
+
     assert "owners" not in dirt
-    assert [o["email"] for o in records["owners"][:3]] == [
-        "jane@chinookcorp.com", "margaret@chinookcorp.com", "steve@chinookcorp.com"]
+    hr = {e["email"].lower() + "@hr.example": e for e in load_hr()["employees"] if e["department_id"] == 80}
+    assert [o["email"] for o in records["owners"][:3]] == ["jsingh@hr.example", "kpartner@hr.example",
+                                                          "aerrazur@hr.example"]
+    for owner in records["owners"][:len(hr)]:
+        person = hr[owner["email"]]
+        assert (owner["firstName"], owner["lastName"]) == (person["first_name"], person["last_name"])
 
 
 def test_contact_dirt_list_matches_what_the_records_show(records: dict, dirt: dict) -> None:
