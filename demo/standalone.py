@@ -24,6 +24,17 @@ UI_SETTINGS = {
 COMPONENTS = ("scheduler", "dag-processor", "triggerer")
 
 
+def standalone_command() -> list[str]:
+    """`airflow standalone` (all components in one process tree) with SIGINT restored, for tests that
+    want Airflow's own all-in-one launcher: a child started from a non-interactive shell ignores SIGINT,
+    and standalone shuts its children down cleanly only on SIGINT."""
+    from demo.airflow_procs import AIRFLOW
+
+    code = ("import os, signal; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+            f"os.execv({AIRFLOW!r}, [{AIRFLOW!r}, 'standalone'])")
+    return [sys.executable, "-c", code]
+
+
 class Stop(Exception):
     """Ctrl-C or SIGTERM: leave the wait loop and stop every component."""
 
