@@ -158,4 +158,5 @@ def build_models(url: str | None = None, sql_dir: Path = SQL_DIR) -> dict[str, i
             log.info("%s.%s: %d rows in %.2fs", model.layer, model.name, counts[model.name],
                      time.monotonic() - started)
         grant_analyst(conn, [m.name for m in order])  # a recreated table has lost its grants
+    log.info("models built: %s", ", ".join(f"{k} {v}" for k, v in counts.items()))
     return counts
