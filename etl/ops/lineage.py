@@ -105,17 +105,21 @@ def _push_lineage(sync_name: str) -> tuple[list, list]:
     sync = next((s for s in load_syncs().values() if s.sync == sync_name), None)
     if sync is None:
         return [], []
+    from etl.config.outbound import FileTarget, RestTarget, SqlTarget
+
     inputs = [warehouse_dataset(t) for t in sync.reads]
     target = sync.target
-    if target.kind == "rest":
+    if isinstance(target, RestTarget):
         out = http_dataset(get_connection(target.connection).base_url, target.path.split("{")[0])
-    elif target.kind == "sql":
+    elif isinstance(target, SqlTarget):
         out = sql_dataset(get_connection(target.connection).sqlalchemy_url(), target.table)
-    else:
+    elif isinstance(target, FileTarget):
         from etl.runfiles import data_dir
 
         folder = Path(target.folder)
         out = file_dataset(folder if folder.is_absolute() else data_dir() / folder)
+    else:  # a plug-in target: its kind as the namespace, the sync as the name
+        out = _dataset(f"etl-plugin://{target.kind}", sync.sync)
     return inputs, [out]
 
 
