@@ -14,14 +14,13 @@ import operator
 
 from airflow.sdk import DAG, task
 
-from etl.models import tasks
-from etl.orchestration.dag_factory import DEFAULT_ARGS
+from etl.orchestration.dag_factory import DEFAULT_ARGS, source_assets
 
 with DAG(
     dag_id="warehouse_models",
     description="Identity crosswalks, then core and mart tables, after any source load",
     doc_md=__doc__,
-    schedule=functools.reduce(operator.or_, tasks.source_assets()),  # any one stg table updated
+    schedule=functools.reduce(operator.or_, source_assets()),  # any one stg table updated
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,
     max_active_runs=1,
@@ -31,10 +30,14 @@ with DAG(
 
     @task(max_active_tis_per_dag=1)
     def build_crosswalks() -> dict:
-        return tasks.build_crosswalks()
+        from etl.orchestration import callables
+
+        return callables.build_crosswalks()
 
     @task(max_active_tis_per_dag=1)
     def build_models(_: dict) -> dict:
-        return tasks.build_models()
+        from etl.orchestration import callables
+
+        return callables.build_models()
 
     build_models(build_crosswalks())

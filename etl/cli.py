@@ -122,7 +122,7 @@ def run(system: str, entity: Annotated[list[str] | None, typer.Argument(help="en
             continue
         typer.echo(f"{system}.{name}: " + ", ".join(f"{k} {result[k]}" for k in
                    ("extracted", "filtered", "quarantined", "inserted", "updated", "unchanged"))
-                   + f", watermark {result.get('watermark_to')}")
+                   + f", watermark {result.watermark_to}")
     typer.echo(f"run {run_id}: {'failed: ' + ', '.join(failed) if failed else 'ok'}")
     if failed:
         raise typer.Exit(1)
@@ -166,7 +166,7 @@ def quarantine_replay(system: str, entity: str, warehouse: Warehouse = None,
                       verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False):
     """Run an entity's quarantined rows through the current mapping, checks and merge again."""
     from etl.config.loader import MappingError
-    from etl.orchestration.tasks import entity_config
+    from etl.orchestration.callables import entity_config
     from etl.quality.replay import replay
 
     _logging(verbose)
@@ -199,7 +199,7 @@ def state_reset(system: str, entity: str, warehouse: Warehouse = None,
     """Forget an entity's watermark (the next run reads everything) or move it back (--to) for a backfill."""
     from etl.config.loader import MappingError
     from etl.ops.state_admin import parse_to, reset
-    from etl.orchestration.tasks import entity_config
+    from etl.orchestration.callables import entity_config
 
     try:
         entity_config(system, entity)

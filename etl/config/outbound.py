@@ -129,7 +129,7 @@ class PluginTarget(BaseModel):
 
     @property
     def settings(self) -> Any:
-        from etl.plugins import target_plugin, validate_settings
+        from etl.plugin_registry import target_plugin, validate_settings
 
         return validate_settings(target_plugin(self.kind), self.kind, dict(self.model_extra or {}))
 

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
+from etl.columns import FILE_COLUMN  # re-exported: a mapping names it as `source: _file`
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -149,7 +151,6 @@ class SqlSource(Strict):
         return self
 
 
-FILE_COLUMN = "_file"  # raw column a file source adds to every row: the name of the file it came from
 
 
 class FileSource(Strict):
@@ -194,7 +195,7 @@ class PluginSource(BaseModel):
 
     @property
     def settings(self) -> Any:
-        from etl.plugins import source_plugin, validate_settings
+        from etl.plugin_registry import source_plugin, validate_settings
 
         return validate_settings(source_plugin(self.kind), self.kind, dict(self.model_extra or {}))
 
@@ -424,7 +425,7 @@ class Check(Strict):
 
     @model_validator(mode="after")
     def _known(self) -> Check:
-        from etl.plugins import check, check_arguments
+        from etl.plugin_registry import check, check_arguments
 
         check_arguments(check(self.check), f"check {self.check!r}", 1, self.kwargs)
         return self
@@ -519,7 +520,7 @@ class Entity(Strict):
             if f.column not in self.columns:
                 raise ValueError(f"filter column {f.column!r} is not declared under 'columns'")
         if self.conform is not None:
-            from etl.models.conform import check_conform
+            from etl.config.conform import check_conform
 
             check_conform(self.conform.table, self.conform.columns, set(self.columns))
         if self.source.kind == "files" and not any(c.source == FILE_COLUMN for c in self.columns.values()):

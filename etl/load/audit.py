@@ -1,5 +1,6 @@
-"""The control tables every pipeline shares: `etl_runs` (audit), `etl_state` (watermarks) and
-`etl_quarantine` (rows refused, with the reason and the original record).
+"""The control tables every pipeline shares: `etl_runs` (audit) and `etl_quarantine` (rows refused, with
+the reason and the original record; written by `etl.quality.quarantine`), plus `etl_state`, whose
+watermarks `etl.state` owns.
 
 They are written in the same transaction as the data they describe, so a crash can never leave a
 watermark ahead of the rows it covers or a load without its audit row.
@@ -12,6 +13,7 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from etl import state
 from etl.load.warehouse import dialect_of, transaction
 
 COUNTS = ("extracted", "filtered", "quarantined", "inserted", "updated", "unchanged")
@@ -26,9 +28,6 @@ def _ddl(dialect: str) -> list[str]:
             started_at {ts}, finished_at {ts}, watermark_from {text}, watermark_to {text}, {counts},
             pages BIGINT, seconds DOUBLE PRECISION, error {text},
             PRIMARY KEY (run_id, pipeline, entity))""",
-        f"""CREATE TABLE IF NOT EXISTS etl_state (
-            pipeline {text} NOT NULL, entity {text} NOT NULL, watermark {text}, run_id {text},
-            updated_at {ts}, PRIMARY KEY (pipeline, entity))""",
         f"""CREATE TABLE IF NOT EXISTS etl_quarantine (
             run_id {text} NOT NULL, pipeline {text} NOT NULL, entity {text} NOT NULL, primary_key {text},
             failed_rule {text}, reason {text}, record {js}, quarantined_at {ts},
@@ -42,6 +41,7 @@ def _ddl(dialect: str) -> list[str]:
 def ensure_control_tables(conn: Connection) -> None:
     for stmt in _ddl(dialect_of(str(conn.engine.url))):
         conn.execute(sa.text(stmt))
+    state.ensure_state_tables(conn)
 
 
 def now_utc() -> dt.datetime:
@@ -49,30 +49,11 @@ def now_utc() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-def read_watermark(conn: Connection, pipeline: str, entity: str) -> str | None:
-    row = conn.execute(
-        sa.text("SELECT watermark FROM etl_state WHERE pipeline = :p AND entity = :e"),
-        {"p": pipeline, "e": entity},
-    ).first()
-    return row[0] if row else None
-
-
-def write_watermark(conn: Connection, pipeline: str, entity: str, watermark: str | None, run_id: str) -> None:
-    conn.execute(
-        sa.text(
-            "INSERT INTO etl_state (pipeline, entity, watermark, run_id, updated_at) "
-            "VALUES (:p, :e, :w, :r, :t) ON CONFLICT (pipeline, entity) DO UPDATE SET "
-            "watermark = excluded.watermark, run_id = excluded.run_id, updated_at = excluded.updated_at"
-        ),
-        {"p": pipeline, "e": entity, "w": watermark, "r": run_id, "t": now_utc()},
-    )
-
-
 def start_run(run_id: str, pipeline: str, entity: str, url: str | None = None) -> str | None:
     """Record the run as `running` and return the watermark it starts from."""
     with transaction(url) as conn:
         ensure_control_tables(conn)
-        watermark = read_watermark(conn, pipeline, entity)
+        watermark = state.read_watermark(conn, pipeline, entity)
         close_abandoned(conn, run_id, pipeline, entity)
         conn.execute(
             sa.text(

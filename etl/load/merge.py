@@ -16,9 +16,9 @@ import pyarrow.csv as pacsv
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from etl.columns import EXTRAS, ROW_HASH
 from etl.config.schema import Entity
 from etl.load.warehouse import dialect_of, existing_columns, quote, raw_dbapi, sql_type
-from etl.transform.mapping import EXTRAS, ROW_HASH
 
 SEQ = "_seq"
 STAGE = "_etl_stage"

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from etl.config.loader import PROJECT_ROOT
+from etl.dburl import with_driver
 
 log = logging.getLogger(__name__)
 DEFAULT_URL = "duckdb:///warehouse.duckdb"
@@ -92,14 +93,6 @@ def refuse_duckdb_if_distributed(url: str, executors: list[str]) -> None:
             "tasks on several hosts, and a DuckDB file has a single writer on a single host. Use PostgreSQL: "
             "set ETL_WAREHOUSE_URL=postgresql://USER:PASSWORD@HOST:5432/DB (see README, Production), "
             "or run on one host with LocalExecutor.")
-
-
-def with_driver(url: str) -> str:
-    """`postgresql://` means psycopg2 here (SQLAlchemy 2.1 would otherwise pick psycopg 3)."""
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg2://" + url.removeprefix(prefix)
-    return url
 
 
 def dialect_of(url: str) -> str:

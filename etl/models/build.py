@@ -19,13 +19,17 @@ import sqlalchemy as sa
 import yaml
 
 from etl.load.warehouse import quote, transaction
+from etl.models.access import comment_columns, comment_staging, grant_analyst
 from etl.models.conform import conformed_models
+from etl.models.history import record_history
 from etl.models.settings import write_settings
 from etl.models.staging import ensure_staging_tables
 
 log = logging.getLogger(__name__)
 SQL_DIR = Path(__file__).parent / "sql"
-LAYERS = ("core", "marts")  # built in this order when dependencies allow; marts read core, never the reverse
+# Built in this order when dependencies allow; a layer reads earlier layers, never a later one. History
+# tables are kept across builds (SCD type 2, etl/models/history.py); core and marts are rebuilt.
+LAYERS = ("core", "history", "marts")
 
 
 class ModelError(ValueError):
@@ -42,6 +46,8 @@ class Model:
     grain: str
     columns: dict[str, str]
     depends_on: tuple[str, ...] = field(default=())
+    unique_key: tuple[str, ...] = field(default=())  # history models: the record's key
+    tracked: tuple[str, ...] = field(default=())  # history models: columns whose change opens a version
 
 
 def _split_header(path: Path) -> tuple[dict, str]:
@@ -72,8 +78,11 @@ def _read_model(path: Path, layer: str) -> Model:
         raise ModelError(f"{path}:1: the header needs '{missing[0]}' (analysts read it in docs/warehouse.md)")
     if not isinstance(doc["columns"], dict):
         raise ModelError(f"{path}:1: 'columns' must map each column name to its meaning")
+    keys = {k: tuple(doc.get(k) or ()) for k in ("unique_key", "tracked")}
+    if layer == "history" and not (keys["unique_key"] and keys["tracked"]):
+        raise ModelError(f"{path}:1: a history model's header needs 'unique_key' and 'tracked' (column lists)")
     return Model(path.stem, layer, path, sql, str(doc["description"]).strip(), str(doc["grain"]).strip(),
-                 {str(k): str(v) for k, v in doc["columns"].items()})
+                 {str(k): str(v) for k, v in doc["columns"].items()}, **keys)
 
 
 def discover(sql_dir: Path = SQL_DIR) -> dict[str, Model]:
@@ -132,15 +141,22 @@ def build_models(url: str | None = None, sql_dir: Path = SQL_DIR) -> dict[str, i
     with transaction(url) as conn:
         ensure_staging_tables(conn)
         write_settings(conn)
+        comment_staging(conn)
         for model in order:
             started = time.monotonic()
-            conn.execute(sa.text(f"DROP TABLE IF EXISTS {quote(model.name)}"))
             try:
-                conn.execute(sa.text(f"CREATE TABLE {quote(model.name)} AS\n{model.sql}"))
+                if model.layer == "history":
+                    record_history(conn, model)
+                else:
+                    conn.execute(sa.text(f"DROP TABLE IF EXISTS {quote(model.name)}"))
+                    conn.execute(sa.text(f"CREATE TABLE {quote(model.name)} AS\n{model.sql}"))
             except sa.exc.DBAPIError as exc:
                 raise ModelError(f"{model.path}: {type(exc.orig).__name__}: {exc.orig}".strip()) from exc
+            comment_columns(conn, model.name, model.columns, model.description)
             count = conn.execute(sa.text(f"SELECT count(*) FROM {quote(model.name)}")).scalar_one()
             counts[model.name] = count
             log.info("%s.%s: %d rows in %.2fs", model.layer, model.name, counts[model.name],
                      time.monotonic() - started)
+        grant_analyst(conn, [m.name for m in order])  # a recreated table has lost its grants
+    log.info("models built: %s", ", ".join(f"{k} {v}" for k, v in counts.items()))
     return counts

@@ -75,7 +75,8 @@ def _identity_section() -> list[str]:
 
 
 def _model_section(layer: str) -> list[str]:
-    title = {"core": "Core: conformed dimensions and facts", "marts": "Marts"}[layer]
+    title = {"core": "Core: conformed dimensions and facts", "history": "History (SCD type 2, kept across builds)",
+             "marts": "Marts"}[layer]
     out = [f"## {title}", ""]
     for model in (m for m in build_order(discover()) if m.layer == layer):
         out += [f"### `{model.name}`", "", _md(model.description), "", f"Grain: {_md(model.grain)}.", ""]

@@ -12,6 +12,7 @@ import getpass
 
 import sqlalchemy as sa
 
+from etl import state
 from etl.load import audit
 from etl.load.warehouse import engine_for, transaction, warehouse_url
 
@@ -38,18 +39,16 @@ def parse_to(value: str) -> str:
                          "2026-01-31T06:00:00Z") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
-    utc = moment.astimezone(dt.UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    return state.format_moment(moment, "iso")
 
 
 def reset(pipeline: str, entity: str, to: str | None = None, url: str | None = None) -> tuple[str | None, str | None]:
     """Move the watermark; return (before, after). `to=None` forgets it (the next run reads everything)."""
     with transaction(url) as conn:
         audit.ensure_control_tables(conn)
-        before = audit.read_watermark(conn, pipeline, entity)
+        before = state.read_watermark(conn, pipeline, entity)
         if to is None:
-            conn.execute(sa.text("DELETE FROM etl_state WHERE pipeline = :p AND entity = :e"),
-                         {"p": pipeline, "e": entity})
+            state.forget_watermark(conn, pipeline, entity)
         else:
-            audit.write_watermark(conn, pipeline, entity, to, f"manual reset by {getpass.getuser()}")
+            state.write_watermark(conn, pipeline, entity, to, f"manual reset by {getpass.getuser()}")
     return before, to

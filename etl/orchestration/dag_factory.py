@@ -13,6 +13,9 @@ from airflow.sdk import DAG, Asset, TaskGroup, get_current_context, task
 
 from etl.config.loader import load_system, mappings_dir
 from etl.ops.notify import alert_notifier
+from etl.orchestration.assets import asset_for, source_assets
+
+__all__ = ["DEFAULT_ARGS", "asset_for", "build_dag", "source_assets"]
 
 DEFAULT_ARGS = {
     "owner": "data-engineering",
@@ -22,10 +25,6 @@ DEFAULT_ARGS = {
     # once a task has failed for good: webhook / e-mail per the etl_alert_* connections, else a log line
     "on_failure_callback": alert_notifier(),
 }
-
-
-def asset_for(target: str) -> Asset:
-    return Asset(name=target, uri=f"warehouse://etl/{target}")
 
 
 def _schedule(cfg):
@@ -74,9 +73,9 @@ def landing_asset(cfg) -> Asset:
 
 def _tasks():
     """Task bodies are imported when a task runs, never while the DAG file is parsed."""
-    from etl.orchestration import tasks
+    from etl.orchestration import callables
 
-    return tasks
+    return callables
 
 
 def _entity_group(system: str, entity) -> tuple:

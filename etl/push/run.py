@@ -84,9 +84,9 @@ def scrub(sync: Sync, reason: str, payload: dict) -> str:
 
 
 def _plan(sync: Sync, run_id: str, url: str | None, dry_run: bool):
-    from etl.transform.conversions import load_rates
+    from etl.load.rates import read_rates
 
-    rates = load_rates(sync.entity, url)
+    rates = read_rates(sync.entity, url)
     folder = _folder(sync, run_id)
     writer = runfiles.PartWriter(folder)
     filtered = selected = 0

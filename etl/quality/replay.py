@@ -23,10 +23,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
+from etl import state
 from etl.config.schema import Entity
 from etl.load import audit
 from etl.load.merge import ensure_target, merge_stage, stage_batches
 from etl.load.warehouse import engine_for, existing_columns, quote, transaction, warehouse_url
+from etl.quality import quarantine
 
 log = logging.getLogger(__name__)
 OPEN = "replayed_at IS NULL"
@@ -93,8 +95,8 @@ def _loaded_after(conn, entity: Entity, keys: pa.Array, since) -> dict[str, Any]
 def replay(entity: Entity, url: str | None = None, run_id: str | None = None) -> dict:
     """Replay every open quarantined row of `entity`; return the replay run's counts."""
     from etl import steps
+    from etl.load.rates import read_rates
     from etl.quality.suites import load_suite, suite_path
-    from etl.transform.conversions import load_rates
     from etl.transform.mapping import SRC_ROW, map_batch
 
     if entity.write_mode == "replace":
@@ -104,7 +106,7 @@ def replay(entity: Entity, url: str | None = None, run_id: str | None = None) ->
     started = time.monotonic()
     run_id = run_id or f"replay__{audit.now_utc().strftime('%Y%m%dT%H%M%S%f')}"
     suite = load_suite(suite_path(entity.quality.suite or entity.target))
-    rates = load_rates(entity, url)
+    rates = read_rates(entity, url)
     try:
         with transaction(url) as conn:
             audit.ensure_control_tables(conn)
@@ -120,7 +122,7 @@ def replay(entity: Entity, url: str | None = None, run_id: str | None = None) ->
 def _replay_in(conn, entity: Entity, run_id: str, suite: dict, rates, steps, map_batch, src_row) -> dict:
     now = audit.now_utc()
     rows = _open_rows(conn, entity)
-    watermark = audit.read_watermark(conn, entity.pipeline, entity.entity)
+    watermark = state.read_watermark(conn, entity.pipeline, entity.entity)
     totals = dict.fromkeys(audit.COUNTS, 0)
     totals["extracted"] = len(rows)
     outcome = ["filtered"] * len(rows)
@@ -129,7 +131,7 @@ def _replay_in(conn, entity: Entity, run_id: str, suite: dict, rates, steps, map
         mapped = map_batch(raw, entity, rates)
         totals["filtered"] = mapped.filtered
         table = mapped.table
-        keys = steps._key_text(table, entity.primary_key)
+        keys = quarantine.key_text(table, entity.primary_key)
         newer = _loaded_after(conn, entity, keys, min(r[3] for r in rows))
         positions = table[src_row].to_pylist()
         superseded = [k is not None and k in newer and newer[k] > rows[p][3]
@@ -137,16 +139,17 @@ def _replay_in(conn, entity: Entity, run_id: str, suite: dict, rates, steps, map
         for p, gone in zip(positions, superseded, strict=True):
             outcome[p] = "superseded" if gone else "loaded"
         table = table.filter(pc.invert(pa.array(superseded, pa.bool_())))
-        valid, quarantined, _ = steps._split_part(entity, suite, table, raw, [])  # table-level checks: n/a
+        part = quarantine.split(entity, suite, table, raw)  # table-level checks: n/a
+        valid, quarantined = part.valid, part.refused
         again = {k for q in quarantined for k in q["primary_key"].to_pylist()}
-        for p, k in zip(table[src_row].to_pylist(), steps._key_text(table, entity.primary_key).to_pylist(),
+        for p, k in zip(table[src_row].to_pylist(), quarantine.key_text(table, entity.primary_key).to_pylist(),
                         strict=True):
             if k is None or k in again:
                 outcome[p] = "quarantined"
         ensure_target(conn, entity)
         merged = merge_stage(conn, entity, stage_batches(conn, entity, [valid]), run_id, now)
         _close(conn, entity, rows, outcome, run_id, now)
-        totals["quarantined"] = _store(conn, entity, run_id, quarantined, now)
+        totals["quarantined"] = quarantine.store(conn, entity, run_id, quarantined, now, replace=False)
         totals.update(inserted=merged.inserted, updated=merged.updated,
                       unchanged=merged.unchanged + sum(superseded))
     steps.check_invariant(entity, totals)
@@ -168,17 +171,3 @@ def _close(conn, entity: Entity, rows: list[tuple], outcome: list[str], run_id: 
         f"UPDATE etl_quarantine SET replayed_at = :t, replay_run_id = :r, replay_outcome = :o "
         f"WHERE pipeline = :p AND entity = :e AND run_id = :run AND quarantined_at = :q AND {OPEN} "
         f"AND (primary_key = :k OR (primary_key IS NULL AND CAST(:k AS VARCHAR) IS NULL))"), params)
-
-
-def _store(conn, entity: Entity, run_id: str, parts: list[pa.Table], now) -> int:
-    from etl.load.merge import bulk_append
-
-    total = 0
-    for part in parts:
-        n = part.num_rows
-        rows = pa.table({"run_id": pa.array([run_id] * n), "pipeline": pa.array([entity.pipeline] * n),
-                         "entity": pa.array([entity.entity] * n), **{c: part[c] for c in part.column_names},
-                         "quarantined_at": pa.array([now] * n, pa.timestamp("us"))})
-        bulk_append(conn, "etl_quarantine", rows)
-        total += n
-    return total

@@ -3,13 +3,14 @@
 `iter_batches` (the extract) lists the landing folder's files matching the entity's `pattern`, decides
 per file from the `etl_files` ledger (`decide`), parses the new ones (`etl.sources.file_readers`) into
 all-string Arrow batches with a `_file` column, and writes what it saw (name, sha256, status, rows,
-reason) to `files.json` in the entity's run directory. `FileHooks` takes it from there at load time:
+reason) to `files.json` in the entity's run directory. The source only reads: the ledger's history is
+handed in, and the load side (`etl.load.ledger`) takes it from there:
 
 * in the load transaction it records every file in `etl_files` and, for a corrected re-delivery,
   deletes the rows the predecessor loaded that the correction no longer contains (rows carry their
   file name in the column mapped from `_file`);
-* after the commit it moves each file out of the landing folder: to `processed/`, or to `rejected/`
-  with `<name>.reason.txt`.
+* after the commit it calls `settle` here, which moves each file out of the landing folder: to
+  `processed/`, or to `rejected/` with `<name>.reason.txt`.
 
 Decisions, per file name and content (sha256) and per entity:
 
@@ -32,7 +33,6 @@ already have it record a `duplicate`). If any entity rejected it, it goes to `re
 
 from __future__ import annotations
 
-import datetime as dt
 import fnmatch
 import hashlib
 import logging
@@ -43,19 +43,17 @@ from pathlib import Path
 
 import orjson
 import pyarrow as pa
-import sqlalchemy as sa
 
 from etl import runfiles
-from etl.config.schema import FILE_COLUMN, Entity, FileSource
-from etl.load import ledger
-from etl.load.warehouse import quote, transaction
-from etl.sources.factory import SourceHooks
+from etl.columns import FILE_COLUMN
+from etl.config.schema import Entity, FileSource
+from etl.sources.base import ExtractStats
 from etl.sources.file_readers import FileRejected, read_file
-from etl.sources.rest import ExtractStats
 
 log = logging.getLogger("etl.sources.files")
 MANIFEST = "files.json"
 PROCESSED, REJECTED = "processed", "rejected"
+Seen = tuple[str, str | None]  # (status, reason) of one file version for one entity, from the ledger
 
 
 @dataclass
@@ -108,15 +106,14 @@ def read_manifest(entity: Entity, run_id: str) -> list[FileEntry]:
 # ------------------------------------------------------------------------------------------------ extract
 
 
-def iter_batches(entity: Entity, watermark: str | None, stats: ExtractStats, ctx) -> Iterator[pa.Table]:
-    """Raw batches of every new file in the landing folder; the ledger, not the watermark, is the state."""
+def iter_batches(entity: Entity, history: dict[str, list[str]], stats: ExtractStats,
+                 run_id: str) -> Iterator[pa.Table]:
+    """Raw batches of every new file in the landing folder; the ledger (`history`: file name -> loaded
+    checksums, oldest first), not the watermark, is the state."""
     cfg = entity.source
     assert isinstance(cfg, FileSource)
     folder = landing_dir(cfg.landing)
     files = landing_files(folder, cfg.pattern)
-    with transaction(ctx.warehouse_url) as conn:
-        ledger.ensure_ledger(conn)
-        history = ledger.loaded_checksums(conn, entity.pipeline, entity.entity)
     entries: list[FileEntry] = []
     batcher = _TableBatcher(cfg.batch_rows)
     for path in files:
@@ -127,7 +124,7 @@ def iter_batches(entity: Entity, watermark: str | None, stats: ExtractStats, ctx
             stats.records += table.num_rows
             yield from batcher.add(table)
     yield from batcher.flush()
-    _write_manifest(manifest_path(entity, ctx.run_id), entries)
+    write_manifest(entity, run_id, entries)
     counts = {s: sum(e.status == s for e in entries) for s in ("loaded", "duplicate", "rejected")}
     log.info("%s.%s: %d file(s) in %s matching %s: %s", entity.system, entity.entity, len(files), folder,
              cfg.pattern, ", ".join(f"{v} {k}" for k, v in counts.items()))
@@ -155,7 +152,8 @@ def _take(path: Path, cfg: FileSource, versions: list[str],
     return FileEntry(path.name, checksum, "loaded", rows=table.num_rows, replaces=replaces), table
 
 
-def _write_manifest(path: Path, entries: list[FileEntry]) -> None:
+def write_manifest(entity: Entity, run_id: str, entries: list[FileEntry]) -> None:
+    path = manifest_path(entity, run_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_bytes(orjson.dumps([asdict(e) for e in entries], option=orjson.OPT_INDENT_2))
@@ -188,56 +186,28 @@ class _TableBatcher:
         return whole.slice(0, n)
 
 
-# -------------------------------------------------------------------------------------------------- hooks
+# ------------------------------------------------------------------------------------------ after commit
 
 
-class FileHooks(SourceHooks):
-    def in_transaction(self, conn, entity: Entity, ctx) -> None:
-        entries = read_manifest(entity, ctx.run_id)
-        for entry in entries:
-            if entry.status == "loaded" and entry.replaces:
-                entry.deleted = delete_replaced_rows(conn, entity, entry.name)
-        ledger.ensure_ledger(conn)
-        ledger.record(conn, entity.pipeline, entity.entity, ctx.run_id, [asdict(e) for e in entries],
-                      dt.datetime.now(dt.UTC).replace(tzinfo=None))
-        _write_manifest(manifest_path(entity, ctx.run_id), entries)
+def settle(entity: Entity, run_id: str, seen: dict[str, dict[str, Seen]]) -> None:
+    """Move each file of this run out of the landing folder once every entity reading it has it.
 
-    def after_commit(self, entity: Entity, ctx) -> None:
-        cfg = entity.source
-        assert isinstance(cfg, FileSource)
-        folder = landing_dir(cfg.landing)
-        readers = _file_entities(entity)
-        with transaction(ctx.warehouse_url) as conn:
-            seen = {e.name: ledger.statuses(conn, entity.pipeline, e.name, e.checksum)
-                    for e in read_manifest(entity, ctx.run_id)}
-        for entry in read_manifest(entity, ctx.run_id):
-            wanted = {name for name, pattern in readers if fnmatch.fnmatchcase(entry.name, pattern)}
-            target = destination(wanted | {entity.entity}, seen[entry.name])
-            if target is None:
-                log.info("%s stays in %s until %s have processed it", entry.name, folder,
-                         ", ".join(sorted(wanted - set(seen[entry.name]))))
-                continue
-            move(folder / entry.name, entry.checksum, folder / target, seen[entry.name], ctx.run_id)
+    `seen`: file name -> entity -> (status, reason) of this run's version, from the committed ledger."""
+    cfg = entity.source
+    assert isinstance(cfg, FileSource)
+    folder = landing_dir(cfg.landing)
+    readers = _file_entities(entity)
+    for entry in read_manifest(entity, run_id):
+        wanted = {name for name, pattern in readers if fnmatch.fnmatchcase(entry.name, pattern)}
+        target = destination(wanted | {entity.entity}, seen[entry.name])
+        if target is None:
+            log.info("%s stays in %s until %s have processed it", entry.name, folder,
+                     ", ".join(sorted(wanted - set(seen[entry.name]))))
+            continue
+        move(folder / entry.name, entry.checksum, folder / target, seen[entry.name], run_id)
 
 
-def delete_replaced_rows(conn, entity: Entity, file_name: str) -> int:
-    """Delete rows `file_name`'s earlier version loaded that its correction (this run's stage) lacks."""
-    from etl.load.merge import STAGE
-
-    column = next(name for name, c in entity.columns.items() if c.source == FILE_COLUMN)
-    target, col = quote(entity.target), quote(column)
-    keys = " AND ".join(f"s.{quote(k)} = {target}.{quote(k)}" for k in entity.primary_key)
-    result = conn.execute(sa.text(
-        f"DELETE FROM {target} WHERE {target}.{col} = :f "
-        f"AND NOT EXISTS (SELECT 1 FROM {STAGE} s WHERE {keys})"
-    ), {"f": file_name})
-    deleted = max(result.rowcount or 0, 0)
-    log.warning("%s.%s: corrected %s replaces its predecessor: %d row(s) it no longer contains deleted",
-                entity.system, entity.entity, file_name, deleted)
-    return deleted
-
-
-def destination(readers: set[str], seen: dict[str, ledger.Seen]) -> str | None:
+def destination(readers: set[str], seen: dict[str, Seen]) -> str | None:
     """Where a file goes once it has been processed: None while an entity reading it has not seen it."""
     if not readers <= set(seen):
         return None
@@ -254,7 +224,7 @@ def _file_entities(entity: Entity) -> list[tuple[str, str]]:
             if isinstance(e.source, FileSource) and landing_dir(e.source.landing) == folder]
 
 
-def move(path: Path, checksum: str, folder: Path, seen: dict[str, ledger.Seen], run_id: str) -> None:
+def move(path: Path, checksum: str, folder: Path, seen: dict[str, Seen], run_id: str) -> None:
     """Move `path` into `folder`, keeping an earlier file of the same name as `<stem>.<sha12><suffix>`."""
     if not path.exists():
         return  # another entity's load moved it already

@@ -13,8 +13,9 @@ from typing import Any
 
 import pyarrow as pa
 
+from etl.sources.base import ExtractStats
 from etl.sources.records import CursorTracker, to_table
-from etl.sources.rest import ExtractStats, _Batcher
+from etl.sources.rest import _Batcher
 
 
 def iter_batches(src: Any, watermark: str | None, stats: ExtractStats, ctx: Any) -> Iterator[pa.Table]:

@@ -5,7 +5,7 @@ value keeps its JSON spelling so nothing is lost or guessed: strings stay as the
 booleans become their JSON text (`12.5`, `true`), lists become JSON text, nested objects are
 flattened into dotted column names (`properties.email`) and null stays null. The column set is the
 union of keys over the batch, in order of first appearance. The second half reads incremental cursor
-values back out of such tables: comparing them as timestamps or numbers, never as text.
+values back out of such tables: comparing them as timestamps or numbers (`etl.state`), never as text.
 
 This is the hot path of every REST extract, so no Python code runs per cell: the values are pulled
 out of the rows in one C-level pass (itemgetter + zip transpose), and each column is one `pa.array`
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 from typing import Any
 
@@ -25,8 +24,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from etl.state import _number, parse_moment  # the one watermark codec
+
 _EMPTY: dict[str, Any] = {}
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def get_path(obj: Any, path: str) -> Any:
@@ -125,22 +125,6 @@ def json_text(value: Any) -> str:
 # ------------------------------------------------------------------------- incremental cursor values
 
 
-def parse_moment(text: str) -> datetime:
-    """A cursor or watermark as an aware datetime: ISO 8601 (with or without Z, offset, fraction)
-    or an epoch number (milliseconds when ≥ 1e11, i.e. past the year 5138 in seconds)."""
-    value = text.strip()
-    number = _number(value)
-    if number is not None:
-        if abs(number) >= 1e11:
-            return _EPOCH + timedelta(milliseconds=number)
-        return _EPOCH + timedelta(seconds=number)
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"cursor value {text!r} is neither an ISO 8601 timestamp nor epoch number") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # naive: the source's clock is UTC
-
-
 class CursorTracker:
     """The largest value of one cursor column over a run, kept in the text the source sent."""
 
@@ -179,14 +163,3 @@ def max_text(column: pa.ChunkedArray) -> str | None:
 def sort_key(text: str) -> tuple[int, Any]:
     number = _number(text.strip())
     return (0, number) if number is not None else (1, parse_moment(text))
-
-
-def _number(text: str) -> float | int | None:
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return float(text)
-    except ValueError:
-        return None

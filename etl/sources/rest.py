@@ -15,37 +15,26 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import orjson
 import pyarrow as pa
 
-from etl.config.schema import Incremental, RestSource
+from etl.config.schema import RestSource
+from etl.sources.base import ExtractStats
 from etl.sources.connections import ConnectionInfo
 from etl.sources.http import HttpClient, HttpError
 from etl.sources.pagination import iter_pages, make_paginator
-from etl.sources.records import CursorTracker, get_path, parse_moment, sort_key, to_table
-from etl.sources.templating import EPOCH, format_moment, render
+from etl.sources.records import CursorTracker, get_path, sort_key, to_table
+from etl.sources.templating import render
+from etl.state import EPOCH, format_moment, parse_moment, watermark_moment, watermark_param
 
 log = logging.getLogger("etl.sources.rest")
 
 CONVERT_ROWS = 2_000  # records parsed per Arrow conversion: large enough to amortise, small enough for cache
 LOG_EVERY_PAGES = 10
-
-
-@dataclass
-class ExtractStats:
-    pages: int = 0
-    records: int = 0
-    requests: int = 0
-    retries: int = 0
-    bytes: int = 0
-    seconds: float = 0.0
-    max_cursor: str | None = None  # largest incremental cursor value seen, as the source wrote it
-    total: int | None = None  # records the source says it will send, when it says so (progress ETA)
-    restarts: int = 0  # queries restarted after an expired server cursor (source.restart_on)
+__all__ = ["ExtractStats", "format_moment", "iter_batches", "watermark_param"]
 
 
 def iter_batches(
@@ -157,7 +146,7 @@ class _Resume:
 def _moments(cfg: RestSource, watermark: str | None,
              interval: tuple[str | None, str | None]) -> dict[str, datetime | None]:
     start, end = interval
-    return {"watermark": _watermark_moment(cfg.incremental, watermark) if cfg.incremental else None,
+    return {"watermark": watermark_moment(cfg.incremental, watermark) if cfg.incremental else None,
             "interval_start": parse_moment(start) if start else None,
             "interval_end": parse_moment(end) if end else None}
 
@@ -165,18 +154,6 @@ def _moments(cfg: RestSource, watermark: str | None,
 def _filled(moments: dict[str, datetime | None]) -> dict[str, datetime | None]:
     """No watermark yet: templates read from the epoch start (everything)."""
     return {**moments, "watermark": moments["watermark"] or EPOCH}
-
-
-def _watermark_moment(inc: Incremental, watermark: str | None) -> datetime | None:
-    if watermark:
-        return parse_moment(watermark) - timedelta(seconds=inc.lag_s)
-    return parse_moment(inc.initial) if inc.initial else None
-
-
-def watermark_param(inc: Incremental, watermark: str | None) -> str | None:
-    """The value of `inc.param`: the watermark minus `lag_s`, else `initial`, else None (full read)."""
-    moment = _watermark_moment(inc, watermark)
-    return None if moment is None else format_moment(moment, inc.param_format)
 
 
 def _params(cfg: RestSource, moments: dict[str, datetime | None]) -> dict[str, Any]:

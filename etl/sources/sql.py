@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
@@ -29,11 +28,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
+from etl import state
 from etl.config.schema import SqlSource
+from etl.dburl import with_driver  # psycopg2, not SQLAlchemy 2.1's default psycopg 3
+from etl.sources.base import ExtractStats
 from etl.sources.connections import ConnectionInfo
-from etl.sources.rest import ExtractStats
 
-INT_RE = re.compile(r"^-?\d+$")
 TEXT_STAMP = "%Y-%m-%d %H:%M:%S.%f"  # how SQLite (and SQLAlchemy's SQLite dialect) store timestamps
 
 
@@ -44,8 +44,6 @@ class SqlSourceError(ValueError):
 def iter_batches(src: SqlSource, conn_info: ConnectionInfo, watermark: str | None, stats: ExtractStats,
                  ctx=None) -> Iterator[pa.Table]:
     """Raw text batches of the table or query; sets stats.records, .pages, .max_cursor (new watermark)."""
-    from etl.load.warehouse import with_driver  # psycopg2, not SQLAlchemy 2.1's default psycopg 3
-
     engine = sa.create_engine(with_driver(conn_info.sqlalchemy_url()), poolclass=sa.pool.NullPool)
     try:
         statement, params = build_query(src, engine.dialect, watermark, ctx)
@@ -100,18 +98,11 @@ def build_query(src: SqlSource, dialect: sa.Dialect, watermark: str | None,
 
 
 def lower_bound(watermark: str | None, lag_s: int) -> int | dt.datetime | None:
-    """The value rows must exceed: an integer key as is, a timestamp minus the lag (naive UTC)."""
-    if watermark is None or watermark == "":
-        return None
-    text = watermark.strip()
-    if INT_RE.match(text):
-        return int(text)
+    """`etl.state.lower_bound`, with the error naming this source."""
     try:
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise SqlSourceError(f"watermark {watermark!r} is neither an integer key nor an ISO timestamp") \
-            from None
-    return _naive_utc(moment) - dt.timedelta(seconds=lag_s)
+        return state.lower_bound(watermark, lag_s)
+    except ValueError as exc:
+        raise SqlSourceError(str(exc)) from None
 
 
 def _interval(ctx) -> tuple[dt.datetime, dt.datetime]:
@@ -120,16 +111,12 @@ def _interval(ctx) -> tuple[dt.datetime, dt.datetime]:
     if not start or not end:
         raise SqlSourceError("window: data_interval needs the run's data interval (Airflow passes it; "
                              "in-process give RunContext(data_interval_start=..., data_interval_end=...))")
-    low, high = _naive_utc(dt.datetime.fromisoformat(start)), _naive_utc(dt.datetime.fromisoformat(end))
+    low, high = state.naive_utc(dt.datetime.fromisoformat(start)), state.naive_utc(dt.datetime.fromisoformat(end))
     if low >= high:
         raise SqlSourceError(f"window: data_interval: the run's interval [{start}, {end}) is empty; "
                              "the DAG needs a data-interval timetable (the DAG factory uses one for "
                              "windowed sources)")
     return low, high
-
-
-def _naive_utc(moment: dt.datetime) -> dt.datetime:
-    return moment.astimezone(dt.UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def bind_value(value: int | dt.datetime, dialect: sa.Dialect) -> Any:

@@ -20,41 +20,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
+
+from etl import state
+from etl.state import FORMATS
 
 PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_]\w*)(?::([A-Za-z_]\w*))?\}")
 NAMES = ("watermark", "interval_start", "interval_end")
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _iso_ms(t: datetime) -> str:
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
-
-
-# Every format truncates below its unit, so a filter `>= rendered` never skips a record.
-FORMATS = {
-    "iso": _iso_ms,  # 2024-05-01T12:30:00.000Z (JSON APIs, HubSpot date properties)
-    "iso_s": lambda t: t.strftime("%Y-%m-%dT%H:%M:%SZ"),  # 2024-05-01T12:30:00Z (Pipedrive updated_since)
-    "iso_offset": lambda t: t.strftime("%Y-%m-%dT%H:%M:%S+00:00"),  # Zoho If-Modified-Since
-    "soql": lambda t: t.strftime("%Y-%m-%dT%H:%M:%SZ"),  # SOQL dateTime literal, unquoted
-    "odata": lambda t: t.strftime("%Y-%m-%dT%H:%M:%SZ"),  # OData v4 DateTimeOffset literal, unquoted
-    "epoch_ms": lambda t: str((t - EPOCH) // timedelta(milliseconds=1)),
-    "epoch_s": lambda t: str((t - EPOCH) // timedelta(seconds=1)),
-    "date": lambda t: t.date().isoformat(),
-    "datetime": lambda t: t.strftime("%Y-%m-%d %H:%M:%S"),  # SQL-ish, UTC
-}
-
-
 class TemplateError(ValueError):
     """A placeholder names an unknown value or format, or a value the run does not have."""
 
 
 def format_moment(moment: datetime, fmt: str) -> str:
-    """`moment` (aware) in UTC, written the way `fmt` says."""
-    if fmt not in FORMATS:
-        raise TemplateError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    return FORMATS[fmt](moment.astimezone(UTC))
+    """`etl.state.format_moment`, the one codec, with the error a template user sees."""
+    try:
+        return state.format_moment(moment, fmt)
+    except ValueError as exc:
+        raise TemplateError(str(exc)) from None
 
 
 def placeholders(value: Any) -> list[tuple[str, str]]:

@@ -3,8 +3,9 @@
 Currency: each amount is multiplied by the latest rate of its currency on or before its date (an as-of
 join, done by DuckDB over Arrow for the whole batch at once), at most `max_age_days` old. The rate and
 its date are kept next to the converted amount, so every figure can be traced to the rate behind it.
-Rates come from a warehouse table another entity loads (`depends_on`), read once per transform step
-(`load_rates`) and handed to `map_batch`.
+Rates come from a warehouse table another entity loads (`depends_on`); the load side reads them once
+per transform step (`etl.load.rates.read_rates`) and hands them to `map_batch`: transform never opens
+the warehouse.
 
 A row with an amount that cannot be converted gets a reason in the mapping's `_errors` column (e.g.
 "no USD rate for BRL on 1997-05-19") and is quarantined like a value that fails its cast; its output
@@ -35,28 +36,6 @@ class ConversionError(RuntimeError):
 # ------------------------------------------------------------------------------------------------ rates
 
 
-def load_rates(entity: Entity, warehouse_url: str | None) -> RateTables:
-    """Every rate table the entity's currency conversions use, read from the warehouse."""
-    specs = {c.rates for c in entity.conversions if isinstance(c, CurrencyConversion)}
-    if not specs:
-        return {}
-    import sqlalchemy as sa
-
-    from etl.load.warehouse import existing_columns, quote, transaction
-
-    out: RateTables = {}
-    with transaction(warehouse_url) as conn:
-        for spec in specs:
-            if not existing_columns(conn, spec.table):
-                raise ConversionError(
-                    f"{entity.system}.{entity.entity}: the rate table {spec.table!r} is not in the "
-                    "warehouse; load the entity that fills it first (list it under depends_on)")
-            columns = ", ".join(quote(c) for c in (spec.date, spec.currency, spec.rate))
-            rows = conn.execute(sa.text(f"SELECT {columns} FROM {quote(spec.table)}")).all()
-            out[spec] = rate_table([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
-    return out
-
-
 def rate_table(dates: list, currencies: list, rates: list) -> pa.Table:
     """A rate table in the shape the as-of join expects (also what tests build fixtures with)."""
     exact = [None if r is None else Decimal(str(r)) for r in rates]  # floats via their shortest text
@@ -77,7 +56,7 @@ def apply_conversions(columns: dict[str, pa.Array], entity: Entity,
         if isinstance(conv, CurrencyConversion):
             if rates is None or conv.rates not in rates:
                 raise ConversionError(f"{entity.system}.{entity.entity}: currency conversion to {conv.to} "
-                                      f"needs the rates of {conv.rates.table} (conversions.load_rates)")
+                                      f"needs the rates of {conv.rates.table} (etl.load.rates.read_rates)")
             produced, reason = convert_currency(table, conv, rates[conv.rates])
         else:
             produced, reason = convert_units(table, conv)

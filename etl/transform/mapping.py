@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from etl.columns import ERRORS, EXTRAS, ROW_HASH, SRC_ROW
 from etl.config.schema import Column, Entity
 from etl.transform.cast import arrow_type, cast_column, describe_failure
 from etl.transform.conversions import RateTables, apply_conversions
@@ -22,10 +23,7 @@ from etl.transform.filters import keep_mask
 from etl.transform.normalise import apply_normalisers, phone_e164
 from etl.transform.registry import derive_column
 
-ERRORS = "_errors"  # reasons a row cannot be loaded as typed (goes to quarantine)
-SRC_ROW = "_src_row"  # position of the row in its raw batch, to quarantine the original record
-ROW_HASH = "_row_hash"  # content hash: tells an update from an unchanged re-read
-EXTRAS = "extras"
+__all__ = ["ERRORS", "EXTRAS", "ROW_HASH", "SRC_ROW", "MapResult", "map_batch", "row_hash"]
 
 
 @dataclass
@@ -135,7 +133,7 @@ def _derived_from(entity: Entity, converted: set[str]) -> list[str]:
 
 
 def map_batch(raw: pa.Table, entity: Entity, rates: RateTables | None = None) -> MapResult:
-    """`rates`: the rate tables of the entity's currency conversions (`conversions.load_rates`)."""
+    """`rates`: the rate tables of the entity's currency conversions (read by `etl.load.rates`)."""
     n = raw.num_rows
     columns: dict[str, pa.Array] = {}
     reasons: list[pa.Array] = []

@@ -7,11 +7,13 @@ New functions are added here with `@register`, reviewed and tested like any othe
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl.config.schema import Derive
+if TYPE_CHECKING:  # annotations only: the schema itself resolves function names through this module
+    from etl.config.schema import Derive
 
 Function = Callable[..., pa.Array]
 FUNCTIONS: dict[str, Function] = {}
@@ -51,7 +53,7 @@ def derive_column(table: pa.Table, spec: Derive) -> pa.Array:
 def resolve(name: str, nargs: int, kwargs: dict) -> Function:
     """A built-in function, else one an installed plug-in provides (entry point group etl.transforms);
     checked against the call the mapping makes, so a wrong name or keyword fails when it is loaded."""
-    from etl.plugins import PluginError, check_arguments, transform
+    from etl.plugin_registry import PluginError, check_arguments, transform
 
     fn = FUNCTIONS.get(name)
     if fn is None:

@@ -3,6 +3,7 @@ from the same watermark; a failure records its error."""
 
 from __future__ import annotations
 
+from etl import state
 from etl.load import audit
 from tests.helpers.warehouse import rows
 
@@ -10,7 +11,7 @@ from tests.helpers.warehouse import rows
 def test_killed_run_is_marked_abandoned_and_next_run_starts_from_same_watermark(tmp_duckdb_url):
     with audit.transaction(tmp_duckdb_url) as conn:
         audit.ensure_control_tables(conn)
-        audit.write_watermark(conn, "crm_sync", "contacts", "2024-01-01T00:00:00Z", "run-0")
+        state.write_watermark(conn, "crm_sync", "contacts", "2024-01-01T00:00:00Z", "run-0")
     assert audit.start_run("run-1", "crm_sync", "contacts", tmp_duckdb_url) == "2024-01-01T00:00:00Z"
     # run-1's process dies here: no failure handler ran, its row still says running
     assert audit.start_run("run-2", "crm_sync", "contacts", tmp_duckdb_url) == "2024-01-01T00:00:00Z"

@@ -13,9 +13,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from etl.config.schema import RestSource
+from etl.sources.base import ExtractStats
 from etl.sources.connections import get_connection
 from etl.sources.http import HttpError
-from etl.sources.rest import ExtractStats, iter_batches
+from etl.sources.rest import iter_batches
 from tests.helpers.http_server import Reply, Request, serve
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)

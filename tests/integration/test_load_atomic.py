@@ -14,15 +14,15 @@ def test_failed_load_commits_nothing_and_the_retry_completes(crm_server, tmp_duc
     ctx = steps.RunContext(run_id="crash-1", warehouse_url=tmp_duckdb_url)
     ex = steps.extract(entity, ctx)
     tr = steps.transform(entity, ctx)
-    va = steps.validate(entity, ctx, ex["extracted"])
+    va = steps.validate(entity, ctx, ex)
 
     def crash(*_args):
         raise RuntimeError("power cut between the merge and the audit row")
 
     with monkeypatch.context() as patch:
-        patch.setattr(steps.audit, "write_watermark", crash)
+        patch.setattr(steps.state, "write_watermark", crash)
         with pytest.raises(RuntimeError, match="power cut"):
-            steps.load(entity, ctx, {**ex, **tr, **va})
+            steps.load(entity, ctx, ex, tr, va)
     assert rows(tmp_duckdb_url, "SELECT count(*) FROM etl_quarantine") == [(0,)]
     assert rows(tmp_duckdb_url, "SELECT count(*) FROM etl_state") == [(0,)]
     assert rows(tmp_duckdb_url, "SELECT count(*) FROM information_schema.tables "
@@ -30,7 +30,7 @@ def test_failed_load_commits_nothing_and_the_retry_completes(crm_server, tmp_duc
     failed = runs(tmp_duckdb_url, "crash-1")["contacts"]
     assert failed["status"] == "failed" and "power cut" in failed["error"]
 
-    result = steps.load(entity, ctx, {**ex, **tr, **va})  # the task's retry: same run, same files
+    result = steps.load(entity, ctx, ex, tr, va)  # the task's retry: same run, same files
     done = runs(tmp_duckdb_url, "crash-1")["contacts"]
     assert done["status"] == "success" and done["error"] is None
     assert_invariant(done)

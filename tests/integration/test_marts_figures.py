@@ -291,3 +291,45 @@ def test_both_warehouses_give_the_same_marts(marts):
         a = _table(duck, table).astype(str).sort_values(by=list(_table(duck, table).columns)).values.tolist()
         b = _table(pg, table).astype(str).sort_values(by=list(_table(pg, table).columns)).values.tolist()
         assert a == b, table
+
+
+@pytest.mark.postgres
+def test_analyst_reads_core_and_marts_only(marts, monkeypatch):
+    """Logged in as `analyst` (the role the build creates and grants), core and marts are readable;
+    staging (hashed PII and all), quarantine and control tables are refused by PostgreSQL itself."""
+    from etl.load.audit import ensure_control_tables
+
+    url = marts["urls"]["postgres"]
+    monkeypatch.setenv("ETL_ANALYST_PASSWORD", "analyst-test-secret")
+    with transaction(url) as conn:
+        ensure_control_tables(conn)
+    build_models(url)  # the build creates the role, with LOGIN since a password is set, and grants
+    analyst = sa.engine.make_url(url).set(username="analyst", password="analyst-test-secret")
+    engine = sa.create_engine(analyst, poolclass=sa.pool.NullPool)
+    allowed = ["mart_customer_value", "mart_customer_360", "mart_product_associations", "dim_customer",
+               "fct_sales", "crm_contacts"]
+    refused = ["stg_crm__contacts", "stg_erp__invoices", "stg_hr__employees", "etl_runs", "etl_quarantine",
+               "etl_state", "xwalk_review", "model_settings"]
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT current_user")).scalar_one() == "analyst"
+        for table in allowed:
+            conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
+    for table in refused:
+        with engine.connect() as conn, pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
+            conn.execute(sa.text(f"SELECT * FROM {table} LIMIT 1"))
+    engine.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("warehouse", ["duckdb", "postgres"])
+def test_columns_carry_the_documented_meaning_as_database_comments(marts, warehouse):
+    from etl.models.build import discover
+
+    url = marts["urls"][warehouse]
+    sql = {"duckdb": "SELECT comment FROM duckdb_columns() WHERE table_name = :t AND column_name = :c",
+           "postgres": "SELECT col_description(to_regclass(:t), a.attnum) FROM pg_attribute a "
+                       "WHERE a.attrelid = to_regclass(:t) AND a.attname = :c"}[warehouse]
+    segment = discover()["mart_customer_value"].columns["segment"]
+    assert rows(url, sql, t="mart_customer_value", c="segment") == [(segment,)]
+    assert rows(url, sql, t="stg_crm__tickets", c="category") == [
+        ("PRODUCT_ISSUE, BILLING_ISSUE, FEATURE_REQUEST or GENERAL_INQUIRY",)]

@@ -196,9 +196,9 @@ def test_a_file_replaced_during_the_run_stays_for_the_next_run(landing, tmp_duck
     ctx = RunContext(run_id="t-1", warehouse_url=tmp_duckdb_url)
     ex = extract(entity, ctx)
     tr = transform(entity, ctx)
-    va = validate(entity, ctx, ex["extracted"])
+    va = validate(entity, ctx, ex)
     redeliver(landing, "tasks_1.xlsx", corrected=True)  # the OA re-sends while we load the first version
-    load(entity, ctx, {**ex, **tr, **va})
+    load(entity, ctx, ex, tr, va)
     assert "tasks_1.xlsx" in files_in(landing)
     run_entity(entity, RunContext(run_id="t-2", warehouse_url=tmp_duckdb_url))
     assert runs(tmp_duckdb_url, "t-2")["tasks"]["updated"] == 1

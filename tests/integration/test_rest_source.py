@@ -13,9 +13,10 @@ import pytest
 
 from etl.config.loader import load_system, mappings_dir
 from etl.config.schema import RestSource, Retry
+from etl.sources.base import ExtractStats
 from etl.sources.connections import get_connection
 from etl.sources.http import HttpError
-from etl.sources.rest import ExtractStats, iter_batches
+from etl.sources.rest import iter_batches
 
 FAST_RETRY = Retry(max_attempts=12, backoff_s=0.01, max_backoff_s=0.05)
 

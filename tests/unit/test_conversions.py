@@ -12,7 +12,8 @@ from pydantic import ValidationError
 
 from etl.config.loader import MappingError, load_system
 from etl.config.schema import Entity
-from etl.transform.conversions import ConversionError, load_rates, rate_table
+from etl.load.rates import read_rates
+from etl.transform.conversions import ConversionError, rate_table
 from etl.transform.mapping import ERRORS, map_batch
 
 FRI, MON = dt.date(1997, 5, 16), dt.date(1997, 5, 19)
@@ -96,7 +97,7 @@ def test_map_batch_without_rates_names_what_is_missing():
 
 def test_rate_table_missing_from_the_warehouse(tmp_duckdb_url):
     with pytest.raises(ConversionError, match="'stg_t__fx' is not in the warehouse; load the entity"):
-        load_rates(entity(), tmp_duckdb_url)
+        read_rates(entity(), tmp_duckdb_url)
 
 
 def test_units_convert_through_the_factor_table():

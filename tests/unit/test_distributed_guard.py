@@ -65,7 +65,7 @@ def test_task_failure_is_permanent(monkeypatch, tmp_path):
     """A retry cannot fix configuration: the task fails at once instead of retrying."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from etl.orchestration.tasks import fail_fast
+    from etl.orchestration.callables import fail_fast
 
     monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "CeleryExecutor")
     monkeypatch.setenv("ETL_WAREHOUSE_URL", f"duckdb:///{tmp_path / 'w.duckdb'}")

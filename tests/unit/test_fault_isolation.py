@@ -62,7 +62,7 @@ def _dagbag_ids_without_override() -> set[str]:
 
 def test_a_healthy_entity_of_a_system_with_a_broken_file_still_resolves(broken_mappings):
     from etl.config.loader import MappingError, load_system
-    from etl.orchestration.tasks import entity_config
+    from etl.orchestration.callables import entity_config
 
     root, _ = broken_mappings
     assert entity_config("crm", "deals").entity == "deals"

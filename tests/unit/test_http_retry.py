@@ -8,9 +8,10 @@ from email.utils import format_datetime
 import pytest
 
 from etl.config.schema import Auth, RestSource, Retry
+from etl.sources.base import ExtractStats
 from etl.sources.connections import ConnectionInfo
 from etl.sources.http import HttpClient, HttpError, RetriesExhausted
-from etl.sources.rest import ExtractStats, iter_batches
+from etl.sources.rest import iter_batches
 from tests.helpers.http_server import Reply, script, serve
 
 BEARER = Auth()

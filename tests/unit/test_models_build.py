@@ -12,7 +12,8 @@ CORE = {"dim_customer", "dim_sales_rep", "dim_date", "fct_sales", "fct_deals", "
         "fct_invoices", "crm_accounts", "crm_contacts", "crm_deals", "crm_users", "crm_activities", "crm_tickets"}
 MARTS = {"mart_customer_360", "mart_sales", "mart_pipeline", "mart_approvals", "mart_rep_performance",
          "mart_customer_value", "mart_product_associations", "mart_service", "mart_product_sales",
-         "mart_receivables"}
+         "mart_receivables", "mart_pipeline_flow"}
+HISTORY = {"hist_deal_stage", "hist_customer"}
 CONTRACTS = {  # column contracts analysts' queries rely on (stable names, in this order, first)
     "mart_customer_value": ["customer_key", "recency_days", "frequency", "monetary", "r_score", "f_score",
                             "m_score", "segment"],
@@ -24,6 +25,8 @@ def test_every_model_is_found_in_its_layer_with_its_documentation():
     models = discover()
     assert {n for n, m in models.items() if m.layer == "core"} == CORE
     assert {n for n, m in models.items() if m.layer == "marts"} == MARTS
+    assert {n for n, m in models.items() if m.layer == "history"} == HISTORY
+    assert all(models[n].unique_key and models[n].tracked for n in HISTORY)
     for m in models.values():
         assert m.description and m.grain and m.columns, m.name
         assert m.sql.upper().startswith(("SELECT", "WITH")), m.name
@@ -59,7 +62,7 @@ BAD_MODEL_DIRS = [
      "a.sql:1: the header needs 'description'"),
     ({"core/a.sql": HEADER}, "a.sql: no SELECT after the header"),
     ({"core/a.sql": "-- description: [\nSELECT 1"}, "a.sql: the comment header is not valid YAML"),
-    ({"staging/a.sql": HEADER + "SELECT 1 AS x"}, "unknown layer 'staging'; expected one of core, marts"),
+    ({"staging/a.sql": HEADER + "SELECT 1 AS x"}, "unknown layer 'staging'; expected one of core, history, marts"),
     ({"core/a.sql": HEADER + "SELECT * FROM m", "marts/m.sql": HEADER + "SELECT 1 AS x"},
      "a.sql: a core model cannot read a later layer (m)"),
     ({"core/a.sql": HEADER + "SELECT 1 AS x", "marts/a.sql": HEADER + "SELECT 1 AS x"},

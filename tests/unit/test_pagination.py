@@ -7,10 +7,11 @@ from typing import Any
 import pytest
 
 from etl.config.schema import RestSource
+from etl.sources.base import ExtractStats
 from etl.sources.connections import ConnectionInfo
 from etl.sources.http import HttpError
 from etl.sources.pagination import PaginationError
-from etl.sources.rest import ExtractStats, iter_batches
+from etl.sources.rest import iter_batches
 from tests.helpers.http_server import Reply, Request, serve
 
 ITEMS = [{"id": str(i), "n": i} for i in range(25)]

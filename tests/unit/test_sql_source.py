@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 
 from etl.config.schema import SqlSource
+from etl.sources.base import ExtractStats
 from etl.sources.connections import parse_connection
-from etl.sources.rest import ExtractStats
 from etl.sources.sql import SqlSourceError, build_query, iter_batches, lower_bound
 from etl.steps import RunContext
 

@@ -1,6 +1,7 @@
-"""Task bodies as the DAGs call them: resolve the entity and the run context, then run one step.
+"""What Airflow tasks call: resolve the entity and the run context from Airflow's, then run the steps.
 
-Kept apart from the DAG factory so the factory imports nothing heavy at parse time.
+The `python_callable`s of the generated DAGs. Kept apart from the DAG factory so the factory imports
+nothing heavy at parse time; everything here is a plain function of (system, entity, context).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import functools
 
 from etl import steps
 from etl.config.loader import MappingError, load_all, load_system, mappings_dir
+from etl.results import Extracted, RunContext, Transformed, Validated
 
 
 def _permanent_errors() -> tuple[type[BaseException], ...]:
@@ -53,10 +55,10 @@ def config_error(error: str) -> None:
     raise AirflowFailException(f"mapping has errors, this entity is disabled until fixed:\n{error}")
 
 
-def run_context(context: dict) -> steps.RunContext:
+def run_context(context: dict) -> RunContext:
     """The Airflow run's id and data interval (never now()), so a backfill reads its own window."""
     start, end = context.get("data_interval_start"), context.get("data_interval_end")
-    return steps.RunContext(
+    return RunContext(
         run_id=context["run_id"],
         data_interval_start=start.isoformat() if start else None,
         data_interval_end=end.isoformat() if end else None,
@@ -65,24 +67,24 @@ def run_context(context: dict) -> steps.RunContext:
 
 @fail_fast
 def extract(system: str, entity: str, context: dict) -> dict:
-    return steps.extract(entity_config(system, entity), run_context(context))
+    return steps.extract(entity_config(system, entity), run_context(context)).as_dict()
 
 
 @fail_fast
 def transform(system: str, entity: str, context: dict) -> dict:
-    return steps.transform(entity_config(system, entity), run_context(context))
+    return steps.transform(entity_config(system, entity), run_context(context)).as_dict()
 
 
 @fail_fast
 def validate(system: str, entity: str, extracted: dict, context: dict) -> dict:
-    return steps.validate(entity_config(system, entity), run_context(context), extracted["extracted"])
+    return steps.validate(entity_config(system, entity), run_context(context), Extracted(**extracted)).as_dict()
 
 
 @fail_fast
 def load(system: str, entity: str, extracted: dict, transformed: dict, validated: dict, context: dict) -> dict:
-    counts = {**extracted, **transformed, **validated}
     config = entity_config(system, entity)
-    result = steps.load(config, run_context(context), counts)
+    result = steps.load(config, run_context(context), Extracted(**extracted), Transformed(**transformed),
+                        Validated(**validated)).as_dict()
     publish_counts(context, config.target, {**result, "run_id": context["run_id"], "entity": entity})
     return result
 
@@ -91,7 +93,7 @@ def publish_counts(context: dict, target: str, result: dict) -> None:
     """The load's counts and watermark on its table's asset event (`extra`), shown in the UI's asset
     views and handed to DAGs scheduled on the asset."""
     from etl.ops.runs import asset_extra
-    from etl.orchestration.dag_factory import asset_for
+    from etl.orchestration.assets import asset_for
 
     events = context.get("outlet_events")
     if events is not None:
@@ -108,4 +110,16 @@ def summary(system: str, context: dict) -> dict:
     return result
 
 
-__all__ = ["extract", "transform", "validate", "load", "load_all"]
+def build_crosswalks() -> dict[str, int]:
+    from etl.identity.crosswalk import build_crosswalks as build
+
+    return build()
+
+
+def build_models() -> dict[str, int]:
+    from etl.models.build import build_models as build
+
+    return build()
+
+
+__all__ = ["extract", "transform", "validate", "load", "load_all", "build_crosswalks", "build_models", "summary"]
