@@ -43,6 +43,7 @@ check: install
 bench: install
 	bash scripts/postgres_up.sh
 	$(PY) -m bench.run
+	$(PY) -m bench.push
 
 ## The Airflow UI (api-server, scheduler, dag-processor, triggerer) on http://localhost:8080; Ctrl-C stops it.
 ui: install

@@ -4,7 +4,8 @@ Airflow DAG. Rebuilds the warehouse's identity crosswalks (`xwalk_customer`, `xw
 `xwalk_review`), then the core (`dim_*`, `fct_*`) and mart (`mart_*`) tables, each in one transaction.
 
 Scheduled on data, not on the clock: any `<system>_sync` load of a staging table (its Asset) starts a
-run, so the marts follow the sources within minutes. See docs/warehouse.md for what each table holds,
+run, so the marts follow the sources within minutes; a run whose triggering loads changed no row skips
+(its first task short-circuits the rest). See docs/warehouse.md for what each table holds,
 and `mappings/identity/overrides.yml` to pin or forbid a match the rules got wrong.
 """
 
@@ -28,6 +29,12 @@ with DAG(
     tags=["etl", "warehouse", "models"],
 ):
 
+    @task.short_circuit
+    def changed_upstream(**context) -> bool:
+        from etl.orchestration import callables
+
+        return callables.models_needed(context)  # a load that changed no row rebuilds nothing
+
     @task(max_active_tis_per_dag=1)
     def build_crosswalks() -> dict:
         from etl.orchestration import callables
@@ -40,4 +47,6 @@ with DAG(
 
         return callables.build_models()
 
-    build_models(build_crosswalks())
+    crosswalks = build_crosswalks()
+    changed_upstream() >> crosswalks
+    build_models(crosswalks)

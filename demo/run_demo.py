@@ -18,6 +18,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from demo import sources
+from demo.push_demo import run_pushes
 from etl.config.loader import PROJECT_ROOT, load_all
 from etl.load.warehouse import engine_for, warehouse_url
 
@@ -103,12 +104,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{system}_sync: {state} in {time.monotonic() - t0:.1f}s")
             if code:
                 failed.append(system)
-    rows = summary(url, started)
-    print()
-    print_table(rows)
-    models_ok = run_models(url, workdir)
+        rows = summary(url, started)
+        print()
+        print_table(rows)
+        models_ok = run_models(url, workdir)
+        # the outbound syncs, while the demo targets still run (demo/push_demo.py)
+        pushes_ok = models_ok and run_pushes(url, workdir, started, _airflow, _print_rows)
     bad = [r for r in rows if r[2] != "success"]
-    return 1 if failed or bad or not rows or not models_ok else 0
+    return 1 if failed or bad or not rows or not models_ok or not pushes_ok else 0
+
+
+def _print_rows(header: list[str], rows: list[tuple]) -> None:
+    text = [[("" if v is None else str(v)) for v in r] for r in rows]
+    widths = [max(len(h), *(len(r[i]) for r in text)) if text else len(h) for i, h in enumerate(header)]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    for r in text:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
 
 
 def run_models(url: str, workdir: Path) -> bool:
@@ -130,6 +141,9 @@ def run_models(url: str, workdir: Path) -> bool:
         review = conn.execute(sa.text("SELECT entity, reason, count(*) FROM xwalk_review "
                                       "GROUP BY entity, reason ORDER BY entity, reason")).all()
     print("  review: " + ", ".join(f"{e} {r} {n}" for e, r, n in review))
+    from etl.models.dictionary import main as write_dictionary
+
+    write_dictionary([])  # docs/data_dictionary.html: every table and column, open it in a browser
     return True
 
 

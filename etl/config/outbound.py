@@ -155,8 +155,8 @@ class PushSchedule(Strict):
 
 
 class PushQuality(Strict):
-    max_reject_share: float = Field(0.1, ge=0, le=1)  # above this share of sent records the run fails
-    share_min_rows: int = Field(20, ge=0)  # ...once at least this many records were sent
+    max_reject_share: float = Field(0.1, ge=0, le=1)  # above this share of the selection the run fails
+    share_min_rows: int = Field(20, ge=0)  # ...once at least this many records were selected
 
 
 class Sync(Strict):
@@ -168,6 +168,9 @@ class Sync(Strict):
     key: list[str] = Field(min_length=1)  # output columns forming the external id
     mode: Literal["upsert", "update", "mirror"] = "upsert"
     max_delete_share: float = Field(0.1, ge=0, le=1)  # mirror: more deletes than this share of state stops
+    # a record the target refused is sent again once its content changes, or on every run ("always":
+    # for refusals that depend on the target, e.g. a manager who is not yet hired)
+    resend_rejected: Literal["on_change", "always"] = "on_change"
     relationships: list[Relationship] = []
     columns: dict[str, Column] = Field(min_length=1)  # output field -> how it is made (source = warehouse column)
     not_sent: list[str] = []  # columns only filters and derives use (e.g. lifecycle_stage): never sent

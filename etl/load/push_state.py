@@ -3,6 +3,9 @@
 - `etl_push_state`: per sync and key, the content hash of what the target last ACCEPTED and the target's
   own id for that key. The diff (`etl.push.diff`) joins the selection against it; a row is written only
   once the target has confirmed the record, in the same transaction as the audit counters of its chunk.
+  A record the target refused keeps the refused content's hash and the reason (`rejected_hash`,
+  `rejected_reason`): it is sent again once its content changes (or on every run, `resend_rejected:
+  always`), so an idle run sends nothing even while a refused record waits for its fix.
 - `etl_push_runs`: one row per run and sync: run_id, sync, target, mode, status, timestamps, the counts
   (selected, created, updated, deleted, unchanged, rejected; `filtered` and `dry_run` beside them) and
   the error. `selected = created + updated + unchanged + rejected` is checked before a run commits.
@@ -20,7 +23,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from etl.load.warehouse import dialect_of
+from etl.load.warehouse import dialect_of, existing_columns
 
 STATE, RUNS, REJECTS = "etl_push_state", "etl_push_runs", "etl_push_rejects"
 COUNTS = ("selected", "created", "updated", "deleted", "unchanged", "rejected", "filtered")
@@ -31,8 +34,9 @@ def _ddl(dialect: str) -> list[str]:
     counts = ", ".join(f"{c} BIGINT" for c in COUNTS)
     return [
         f"""CREATE TABLE IF NOT EXISTS {STATE} (
-            sync {text} NOT NULL, key {text} NOT NULL, hash BIGINT NOT NULL, target_id {text},
-            run_id {text}, pushed_at TIMESTAMP, PRIMARY KEY (sync, key))""",
+            sync {text} NOT NULL, key {text} NOT NULL, hash BIGINT, target_id {text},
+            run_id {text}, pushed_at TIMESTAMP, rejected_hash BIGINT, rejected_reason {text},
+            PRIMARY KEY (sync, key))""",
         f"""CREATE TABLE IF NOT EXISTS {RUNS} (
             run_id {text} NOT NULL, sync {text} NOT NULL, target {text}, mode {text}, status {text} NOT NULL,
             dry_run BOOLEAN, started_at TIMESTAMP, finished_at TIMESTAMP, {counts}, requests BIGINT,
@@ -44,8 +48,14 @@ def _ddl(dialect: str) -> list[str]:
 
 
 def ensure_push_tables(conn: Connection) -> None:
-    for stmt in _ddl(dialect_of(str(conn.engine.url))):
+    dialect = dialect_of(str(conn.engine.url))
+    for stmt in _ddl(dialect):
         conn.execute(sa.text(stmt))
+    text = "TEXT" if dialect == "postgresql" else "VARCHAR"
+    if "rejected_hash" not in existing_columns(conn, STATE):  # a state table from before refusals were kept
+        conn.execute(sa.text(f"ALTER TABLE {STATE} ALTER COLUMN hash DROP NOT NULL"))
+        conn.execute(sa.text(f"ALTER TABLE {STATE} ADD COLUMN rejected_hash BIGINT"))
+        conn.execute(sa.text(f"ALTER TABLE {STATE} ADD COLUMN rejected_reason {text}"))
 
 
 def now_utc() -> dt.datetime:
@@ -104,8 +114,18 @@ def accept(conn: Connection, sync: str, run_id: str, rows: list[tuple[str, int, 
         f"INSERT INTO {STATE} (sync, key, hash, target_id, run_id, pushed_at) VALUES (:s, :k, :h, :i, :r, :t) "
         "ON CONFLICT (sync, key) DO UPDATE SET hash = excluded.hash, "
         f"target_id = COALESCE(excluded.target_id, {STATE}.target_id), "
-        "run_id = excluded.run_id, pushed_at = excluded.pushed_at"),
+        "run_id = excluded.run_id, pushed_at = excluded.pushed_at, rejected_hash = NULL, rejected_reason = NULL"),
         [{"s": sync, "k": k, "h": h, "i": i, "r": run_id, "t": now_utc()} for k, h, i in rows])
+
+
+def refused(conn: Connection, sync: str, rows: list[tuple[str, int, str]]) -> None:
+    """(key, hash, reason) of records the target refused: not sent again until their content changes."""
+    if rows:
+        conn.execute(sa.text(
+            f"INSERT INTO {STATE} (sync, key, rejected_hash, rejected_reason) VALUES (:s, :k, :h, :why) "
+            "ON CONFLICT (sync, key) DO UPDATE SET rejected_hash = excluded.rejected_hash, "
+            "rejected_reason = excluded.rejected_reason"),
+            [{"s": sync, "k": k, "h": h, "why": why[:2000]} for k, h, why in rows])
 
 
 def forget(conn: Connection, sync: str, keys: list[str]) -> None:

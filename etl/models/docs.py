@@ -86,10 +86,28 @@ def _model_section(layer: str) -> list[str]:
     return out
 
 
+def _staging_and_control() -> list[str]:
+    from etl.models.dictionary import catalog
+
+    tables = catalog()
+    out = ["## Staging tables", "",
+           "One per mapping file, as received but typed, normalised and checked; rows a check refuses go to "
+           "`etl_quarantine` instead. Analysts do not read them (the `analyst` role has no grant on them).", ""]
+    for t in (t for t in tables if t.layer == "staging"):
+        out += [f"### `{t.name}`", "", _md(t.description), "", f"Grain: {_md(t.grain)}. Defined in `{t.source}`.",
+                "", "| column | type | meaning |", "|---|---|---|",
+                *[f"| `{c}` | {ty} | {_md(m)} |" for c, (ty, m) in t.columns.items()], ""]
+    out += ["## Control tables", "", "The pipeline's bookkeeping, for engineers; never granted to analysts.", "",
+            "| table | what it holds |", "|---|---|",
+            *[f"| `{t.name}` | {_md(t.description)} |" for t in tables if t.layer == "control"], ""]
+    return out
+
+
 def render() -> str:
     lines = [INTRO, *_identity_section()]
     for layer in LAYERS:
         lines += _model_section(layer)
+    lines += _staging_and_control()
     return "\n".join(lines).rstrip() + "\n"
 
 

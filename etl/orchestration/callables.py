@@ -118,8 +118,24 @@ def build_crosswalks() -> dict[str, int]:
 
 def build_models() -> dict[str, int]:
     from etl.models.build import build_models as build
+    from etl.models.snapshot import publish_snapshot
 
-    return build()
+    counts = build()
+    publish_snapshot(list(counts))  # DuckDB: analysts read the snapshot, never the file a load writes
+    return counts
 
 
-__all__ = ["extract", "transform", "validate", "load", "load_all", "build_crosswalks", "build_models", "summary"]
+__all__ = ["extract", "transform", "validate", "load", "load_all", "build_crosswalks", "build_models", "models_needed",
+           "summary"]
+
+
+def models_needed(context: dict) -> bool:
+    """warehouse_models' gate: False (skip the run) when every load that triggered it changed no row."""
+    import logging
+
+    from etl.models.changes import upstream_changed
+
+    needed = upstream_changed(context.get("triggering_asset_events"))
+    if not needed:
+        logging.getLogger(__name__).info("no triggering load changed a row: nothing to rebuild")
+    return needed

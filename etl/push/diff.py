@@ -2,9 +2,11 @@
 
 Keys and hashes of the mapped selection are staged into a temporary table and joined against
 `etl_push_state` (the hash the target last accepted per key): no state -> create, another hash ->
-update, the same hash -> unchanged (nothing leaves the warehouse). In mode `mirror`, state keys absent
-from the selection are the deletes. A key that appears twice in the selection is rejected (which of the
-two would be the truth is a guess). One SQL join for the whole selection; Python only sees the changes.
+update, the same hash -> unchanged (nothing leaves the warehouse); the very content the target refused
+last time -> held (counted rejected again, not re-sent until it changes). In mode `mirror`, keys the
+target holds that are absent from the selection are the deletes. A key that appears twice in the
+selection is rejected (which of the two would be the truth is a guess). One SQL join for the whole
+selection; Python only sees the changes.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ STAGE = "_etl_push_stage"
 @dataclass
 class Diff:
     changes: pa.Table  # key, action (create/update), target_id, part, row: the rows to send
+    held: pa.Table  # key, reason, part, row_no: refused before with this very content, not sent again
     deletes: pa.Table  # key, target_id: state keys absent from the selection (mirror)
     duplicates: pa.Table  # part, row of rows whose key is selected more than once
     unchanged: int
@@ -56,25 +59,31 @@ def _arrow(conn: Connection, sql: str, params: dict, names: list[str]) -> pa.Tab
                   for n in names})
 
 
-def compute(conn: Connection, sync: str, mirror: bool) -> Diff:
+def compute(conn: Connection, sync: str, mirror: bool, resend_rejected: bool = False) -> Diff:
     params = {"sync": sync}
     dup = f"SELECT key FROM {STAGE} GROUP BY key HAVING count(*) > 1"
+    base = (f"FROM {STAGE} s LEFT JOIN {STATE} st ON st.sync = :sync AND st.key = s.key "
+            f"WHERE s.hash IS NOT NULL AND s.key NOT IN ({dup}) "
+            "AND (st.hash IS NULL OR st.hash <> s.hash)")  # not what the target already holds
+    same_as_refused = "1 = 0" if resend_rejected else "st.rejected_hash IS NOT NULL AND st.rejected_hash = s.hash"
     changes = _arrow(conn, f"""
-        SELECT s.key, CASE WHEN st.key IS NULL THEN 'create' ELSE 'update' END AS action, st.target_id,
+        SELECT s.key, CASE WHEN st.hash IS NULL THEN 'create' ELSE 'update' END AS action, st.target_id,
                s.part, s.row_no
-        FROM {STAGE} s LEFT JOIN {STATE} st ON st.sync = :sync AND st.key = s.key
-        WHERE s.hash IS NOT NULL AND (st.key IS NULL OR st.hash <> s.hash)
-          AND s.key NOT IN ({dup})
-        ORDER BY s.part, s.row_no""", params, ["key", "action", "target_id", "part", "row_no"])
+        {base} AND NOT ({same_as_refused}) ORDER BY s.part, s.row_no""",
+                     params, ["key", "action", "target_id", "part", "row_no"])
+    held = _arrow(conn, f"SELECT s.key, st.rejected_reason, s.part, s.row_no {base} AND {same_as_refused} "
+                        "ORDER BY s.part, s.row_no", params, ["key", "reason", "part", "row_no"])
     duplicates = _arrow(conn, f"SELECT part, row_no FROM {STAGE} WHERE hash IS NOT NULL AND key IN ({dup}) "
                               "ORDER BY part, row_no", {}, ["part", "row_no"])
     unchanged = conn.execute(sa.text(
         f"SELECT count(*) FROM {STAGE} s JOIN {STATE} st ON st.sync = :sync AND st.key = s.key "
         f"AND st.hash = s.hash WHERE s.key NOT IN ({dup})"), params).scalar_one()
-    state_rows = conn.execute(sa.text(f"SELECT count(*) FROM {STATE} WHERE sync = :sync"), params).scalar_one()
-    deletes = _arrow(conn, f"SELECT st.key, st.target_id FROM {STATE} st WHERE st.sync = :sync AND NOT EXISTS "
+    state_rows = conn.execute(sa.text(f"SELECT count(*) FROM {STATE} WHERE sync = :sync AND hash IS NOT NULL"),
+                              params).scalar_one()
+    deletes = _arrow(conn, f"SELECT st.key, st.target_id FROM {STATE} st WHERE st.sync = :sync "
+                           "AND st.hash IS NOT NULL AND NOT EXISTS "
                            f"(SELECT 1 FROM {STAGE} s WHERE s.key = st.key) ORDER BY st.key",
                      params, ["key", "target_id"]) if mirror else _arrow(conn, "SELECT 1 WHERE 1 = 0", {},
                                                                            ["key", "target_id"])
     conn.execute(sa.text(f"DROP TABLE IF EXISTS {STAGE}"))
-    return Diff(changes, deletes, duplicates, int(unchanged), int(state_rows))
+    return Diff(changes, held, deletes, duplicates, int(unchanged), int(state_rows))

@@ -333,3 +333,62 @@ def test_columns_carry_the_documented_meaning_as_database_comments(marts, wareho
     assert rows(url, sql, t="mart_customer_value", c="segment") == [(segment,)]
     assert rows(url, sql, t="stg_crm__tickets", c="category") == [
         ("PRODUCT_ISSUE, BILLING_ISSUE, FEATURE_REQUEST or GENERAL_INQUIRY",)]
+
+
+def test_duckdb_readers_use_a_snapshot_that_never_blocks_a_build(marts):
+    """A reader holding the published snapshot open (another process, as an analyst's notebook would)
+    does not hold up the next build; the snapshot has the analysts' tables only, and is replaced whole."""
+    import json
+    import subprocess
+    import sys
+    import time
+
+    from etl.models.build import discover
+    from etl.models.snapshot import publish_snapshot, snapshot_path
+
+    url = marts["urls"]["duckdb"]
+    tables = [n for n, m in discover().items() if m.layer in ("core", "history", "marts")]
+    published = publish_snapshot(tables, url)
+    path = snapshot_path(url)
+    assert published["path"] == str(path) and path.exists()
+    reader = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=True); "
+         "print(c.execute('SELECT count(*) FROM mart_customer_value').fetchone()[0], flush=True); time.sleep(30); "
+         "print(c.execute('SELECT count(*) FROM mart_customer_value').fetchone()[0], flush=True)", str(path)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        first = reader.stdout.readline().strip()
+        started = time.monotonic()
+        build_models(url)  # writes the warehouse while the reader is connected to the snapshot
+        again = publish_snapshot(tables, url)
+        assert time.monotonic() - started < 25, "the build waited for the reader"
+    finally:
+        reader.terminate()
+        reader.wait()
+    assert first == str(rows(url, "SELECT count(*) FROM mart_customer_value")[0][0])
+    snap = subprocess.run([sys.executable, "-c", "import duckdb, json, sys; print(json.dumps([r[0] for r in "
+                           "duckdb.connect(sys.argv[1], read_only=True).execute('SHOW TABLES').fetchall()]))",
+                           str(path)], capture_output=True, text=True, check=True).stdout
+    names = json.loads(snap)
+    assert set(names) == set(tables) and not [n for n in names if n.startswith(("stg_", "etl_", "xwalk_"))]
+    assert not path.with_name(path.name + ".partial").exists()
+    print(f"snapshot of {again['tables']} tables published in {again['seconds']}s")
+
+
+def test_the_readme_questions_run_on_the_snapshot(marts, capsys):
+    """The README's analyst section, run as written against a published snapshot."""
+    import re
+
+    from etl.models.build import discover
+    from etl.models.snapshot import publish_snapshot
+    from tests.conftest import ROOT
+
+    url = marts["urls"]["duckdb"]
+    path = publish_snapshot(list(discover()), url)["path"]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## For analysts"):readme.index("## Production")]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    assert code.count("db.sql(") >= 5
+    exec(code.replace('"warehouse.read.duckdb"', repr(path)), {})  # noqa: S102 - the README's own example
+    shown = capsys.readouterr().out
+    assert "segment" in shown and "antecedent" in shown and "Chai" in shown and "from_stage" in shown

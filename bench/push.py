@@ -1,0 +1,186 @@
+"""`make bench`, outbound half: what the push pipeline costs next to the HTTP calls it makes.
+
+    python -m bench.push [--records 100000] [--diff-rows 1000000] [--out bench/results/latest.json]
+
+1. Delivery: `--records` warehouse rows pushed through the demo OA's batch endpoint (1,000 records per
+   POST, no rate limit) by the product (`etl.push.run.push`: select, map, diff, deliver, state, audit),
+   against a bare loop that POSTs the same payloads in the same batches with one requests.Session and
+   does nothing else. Each against its own fresh OA process (in memory); rows/s of both and the ratio.
+2. Diff: `--diff-rows` rows with push state for all of them, 1% changed in the warehouse; the seconds of
+   the plan phase (read in Arrow batches, map, hash, stage, SQL join against etl_push_state), and of the
+   join alone. DuckDB warehouse.
+
+Writes its figures under the key "push" of bench/results/latest.json, keeping every other key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "var" / "bench" / "push"
+TOKEN = "bench-oa-token"
+BATCH = 1000
+
+
+def log(message: str) -> None:
+    print(f"[bench.push {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def people(n: int) -> pa.Table:
+    ids = [str(i) for i in range(n)]
+    return pa.table({"id": ids, "first_name": [f"Ann{i % 977}" for i in range(n)],
+                     "last_name": [f"Lee{i}" for i in range(n)], "country": ["France"] * n})
+
+
+def sync_spec():
+    from etl.config.outbound import Sync
+
+    return Sync.model_validate({
+        "sync": "bench_list", "system": "oa", "source": {"table": "bench_people"}, "key": ["contact_no"],
+        "target": {"kind": "rest", "connection": "bench_oa", "auth": {"type": "bearer"},
+                   "path": "/api/v1/marketing_list_members/{key}",
+                   "batch_path": "/api/v1/marketing_list_members/batch", "batch_size": BATCH},
+        "columns": {"list": {"default": "bench"}, "contact_no": {"source": "id"},
+                    "first_name": {}, "last_name": {}, "country_code": {"source": "country",
+                                                                        "lookup": {"values": {"France": "FR"}}}}})
+
+
+def load_table(url: str, table: pa.Table) -> None:
+    import sqlalchemy as sa
+
+    from etl.load.merge import bulk_append
+    from etl.load.warehouse import transaction
+
+    with transaction(url) as conn:
+        conn.execute(sa.text("DROP TABLE IF EXISTS bench_people"))
+        conn.execute(sa.text("CREATE TABLE bench_people (id VARCHAR, first_name VARCHAR, last_name VARCHAR, "
+                             "country VARCHAR)"))
+        bulk_append(conn, "bench_people", table)
+
+
+def bare_loop(base: str, table: pa.Table) -> float:
+    """The same POSTs, payloads built beforehand as plain dicts: the floor the product is measured against."""
+    import orjson
+
+    records = [{"external_id": r["id"], "list": "bench", "contact_no": r["id"], "first_name": r["first_name"],
+                "last_name": r["last_name"], "country_code": "FR"} for r in table.to_pylist()]
+    session = requests.Session()
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    started = time.perf_counter()
+    for i in range(0, len(records), BATCH):
+        body = orjson.dumps({"only_existing": False, "records": records[i:i + BATCH]})
+        resp = session.post(f"{base}/api/v1/marketing_list_members/batch", data=body, headers=headers, timeout=120)
+        resp.raise_for_status()
+        assert all(r["status"] in (200, 201) for r in resp.json()["results"])
+    return time.perf_counter() - started
+
+
+def delivery(n: int) -> dict:
+    from demo.process import start_demo_server
+    from etl.push.run import push
+
+    table = people(n)
+    url = f"duckdb:///{WORK / 'delivery.duckdb'}"
+    load_table(url, table)
+    with start_demo_server("oa", token=TOKEN) as srv:
+        bare_s = bare_loop(srv.url, table)
+    log(f"bare loop: {n:,} records in {bare_s:.2f}s ({n / bare_s:,.0f} rows/s)")
+    with start_demo_server("oa", token=TOKEN) as srv:
+        os.environ["AIRFLOW_CONN_BENCH_OA"] = f"http://:{TOKEN}@{srv.url.removeprefix('http://')}"
+        started = time.perf_counter()
+        result = push(sync_spec(), "bench-delivery", url)
+        product_s = time.perf_counter() - started
+        assert result.counts["created"] == n, result.counts
+        held = srv.admin("/_admin/writes")["records_written"]
+        assert held == n
+    log(f"product: {n:,} records in {product_s:.2f}s ({n / product_s:,.0f} rows/s)")
+    return {"records": n, "batch_size": BATCH, "bare_loop_s": round(bare_s, 2), "product_s": round(product_s, 2),
+            "bare_rows_per_s": round(n / bare_s), "product_rows_per_s": round(n / product_s),
+            "product_vs_bare": round(bare_s / product_s, 3),
+            "overhead_us_per_record": round((product_s - bare_s) / n * 1e6, 1)}
+
+
+def diff(n: int) -> dict:
+    import pyarrow.compute as pc
+    import sqlalchemy as sa
+
+    from etl import runfiles
+    from etl.load import push_state as ps
+    from etl.load.merge import bulk_append
+    from etl.load.warehouse import transaction
+    from etl.push import diff as diffing
+    from etl.push import run as pushrun
+
+    url = f"duckdb:///{WORK / 'diff.duckdb'}"
+    sync = sync_spec()
+    load_table(url, people(n))
+    folder, plan, _, _ = pushrun._plan(sync, "seed", url, dry_run=True)  # hashes of every row, as sent
+    with transaction(url) as conn:  # push state as if every row had been accepted
+        for _, part in runfiles.read_parts(folder):
+            state = pa.table({"sync": pa.array([sync.sync] * part.num_rows), "key": part["_key"],
+                              "hash": part["_row_hash"]})
+            bulk_append(conn, ps.STATE, state)
+    shutil.rmtree(folder, ignore_errors=True)
+    changed = n // 100
+    with transaction(url) as conn:
+        conn.execute(sa.text("UPDATE bench_people SET last_name = last_name || '-x' "
+                             "WHERE CAST(id AS BIGINT) % 100 = 7"))
+    started = time.perf_counter()
+    folder, plan, selected, _ = pushrun._plan(sync, "bench-diff", url, dry_run=True)
+    plan_s = time.perf_counter() - started
+    assert plan.changes.num_rows == changed and plan.unchanged == n - changed, (plan.changes.num_rows, plan.unchanged)
+    assert pc.all(pc.equal(plan.changes["action"], "update")).as_py()
+    # the join alone, on the same stage the plan built
+    parts = [(i, t.select(["_key", "_row_hash", "_reason"])) for i, (_, t) in enumerate(runfiles.read_parts(folder))]
+    with transaction(url) as conn:
+        diffing.stage(conn, parts)
+        started = time.perf_counter()
+        diffing.compute(conn, sync.sync, mirror=True)
+        join_s = time.perf_counter() - started
+    shutil.rmtree(folder, ignore_errors=True)
+    log(f"diff: {n:,} rows, {changed:,} changed: plan {plan_s:.2f}s (join alone {join_s:.2f}s)")
+    return {"rows": n, "changed": changed, "plan_s": round(plan_s, 2), "join_s": round(join_s, 2),
+            "warehouse": "duckdb"}
+
+
+def merge_into(out: Path, key: str, value: dict) -> None:
+    """Add `key` to the results file, keeping whatever else it holds."""
+    report = json.loads(out.read_text()) if out.exists() else {}
+    report[key] = value
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(report, indent=2) + "\n")
+    tmp.replace(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.push", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--diff-rows", type=int, default=1_000_000)
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "latest.json"))
+    args = parser.parse_args(argv)
+    shutil.rmtree(WORK, ignore_errors=True)
+    WORK.mkdir(parents=True)
+    os.environ.setdefault("ETL_DATA_DIR", str(WORK / "data"))
+    os.environ.setdefault("ETL_PII_SALT", "bench-salt")
+    figures = {"generated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "delivery": delivery(args.records),
+               "diff": diff(args.diff_rows)}
+    merge_into(Path(args.out), "push", figures)
+    d, f = figures["delivery"], figures["diff"]
+    print(f"push delivery: {d['records']:,} records, product {d['product_rows_per_s']:,} rows/s, bare loop "
+          f"{d['bare_rows_per_s']:,} rows/s ({d['product_vs_bare']:.0%} of the bare loop's speed)")
+    print(f"push diff: {f['rows']:,} rows, {f['changed']:,} changed: {f['plan_s']}s (SQL join {f['join_s']}s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
