@@ -12,6 +12,9 @@ export AIRFLOW__CORE__PARALLELISM := 4
 export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL := 10
 export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION := False
 export PYTHONDONTWRITEBYTECODE := 1
+# OpenLineage: datasets of every sync, push and model task (etl/ops/lineage.py); emitted once a transport
+# is set, e.g. AIRFLOW__OPENLINEAGE__TRANSPORT='{"type": "console"}' or an HTTP backend such as Marquez
+export AIRFLOW__OPENLINEAGE__EXTRACTORS ?= etl.ops.lineage.EtlLineageExtractor
 export ETL_TEST_PG_URL ?= postgresql://etl:etl@127.0.0.1:5432/etl_test
 
 .PHONY: install demo test check bench ui clean
@@ -45,7 +48,7 @@ bench: install
 	$(PY) -m bench.run
 	$(PY) -m bench.push
 
-## The Airflow UI (api-server, scheduler, dag-processor, triggerer) on http://localhost:8080; Ctrl-C stops it.
+## The Airflow UI (api-server, then scheduler, dag-processor, triggerer) on http://localhost:8080; Ctrl-C stops it.
 ui: install
 	$(PY) -m demo.standalone
 

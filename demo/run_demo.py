@@ -26,12 +26,30 @@ SUMMARY_COLS = ("pipeline", "entity", "status", "extracted", "filtered", "quaran
                 "updated", "unchanged", "watermark_to")
 
 
-def _airflow(*args: str, log: Path | None = None) -> int:
-    cmd = [str(Path(sys.executable).parent / "airflow"), *args]
+def _airflow(*args: str, log: Path | None = None, env: dict[str, str] | None = None) -> int:
+    from demo.airflow_procs import AIRFLOW, airflow_env
+
+    cmd, env = [AIRFLOW, *args], env or airflow_env()
     if log is None:
-        return subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT).returncode
+        return subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                              env=env).returncode
     with log.open("w") as out:
-        return subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT).returncode
+        return subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=env).returncode
+
+
+@contextlib.contextmanager
+def task_runner(workdir: Path) -> Iterator[tuple[list[str], dict[str, str] | None]]:
+    """How `dags test` runs the tasks. By default through Airflow's executor with an api-server up, so
+    every task writes its log where the UI reads it (`make ui` then shows the demo's runs with their
+    logs); DEMO_TASK_LOGS=0 runs them in-process instead (faster; the task logs only reach the
+    per-DAG log files in var/demo)."""
+    if os.environ.get("DEMO_TASK_LOGS", "1") == "0":
+        yield [], None
+        return
+    from demo.airflow_procs import airflow_env, api_server
+
+    with api_server(airflow_env(), workdir / "airflow") as (_, env):
+        yield ["--use-executor"], env
 
 
 @contextlib.contextmanager
@@ -91,15 +109,15 @@ def main(argv: list[str] | None = None) -> int:
     systems = [s for s in load_all() if s in sources.AVAILABLE]
     url = warehouse_url()
     print(f"warehouse: {url}\nAirflow home: {os.environ.get('AIRFLOW_HOME')}")
-    _airflow("db", "migrate")
+    _airflow("db", "migrate")  # the venv's own airflow: nothing needs to be activated
     from etl.load.audit import now_utc
 
     started, failed = now_utc(), []
-    with demo_sources(systems, workdir):
+    with demo_sources(systems, workdir), task_runner(workdir) as (flags, env):
         for system in systems:
             t0 = time.monotonic()
             log = workdir / f"{system}_sync.log"
-            code = _airflow("dags", "test", f"{system}_sync", log=log)
+            code = _airflow("dags", "test", f"{system}_sync", *flags, log=log, env=env)
             state = "ok" if code == 0 else f"FAILED (exit {code}, log {log})"
             print(f"{system}_sync: {state} in {time.monotonic() - t0:.1f}s")
             if code:
@@ -107,9 +125,13 @@ def main(argv: list[str] | None = None) -> int:
         rows = summary(url, started)
         print()
         print_table(rows)
-        models_ok = run_models(url, workdir)
-        # the outbound syncs, while the demo targets still run (demo/push_demo.py)
-        pushes_ok = models_ok and run_pushes(url, workdir, started, _airflow, _print_rows)
+        models_ok = run_models(url, workdir, flags, env)
+        # the outbound syncs, while the demo targets still run (demo/push_demo.py); tasks run as above
+
+        def airflow(*args: str, log: Path | None = None) -> int:
+            return _airflow(*args, *flags, log=log, env=env)
+
+        pushes_ok = models_ok and run_pushes(url, workdir, started, airflow, _print_rows)
     bad = [r for r in rows if r[2] != "success"]
     return 1 if failed or bad or not rows or not models_ok or not pushes_ok else 0
 
@@ -122,10 +144,10 @@ def _print_rows(header: list[str], rows: list[tuple]) -> None:
         print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
 
 
-def run_models(url: str, workdir: Path) -> bool:
+def run_models(url: str, workdir: Path, flags: list[str] | None = None, env: dict[str, str] | None = None) -> bool:
     """The warehouse_models DAG (crosswalks, core, marts) after the syncs; then what the marts hold."""
     t0, log = time.monotonic(), workdir / "warehouse_models.log"
-    code = _airflow("dags", "test", "warehouse_models", log=log)
+    code = _airflow("dags", "test", "warehouse_models", *(flags or []), log=log, env=env)
     print(f"\nwarehouse_models: {'ok' if code == 0 else f'FAILED (exit {code}, log {log})'} "
           f"in {time.monotonic() - t0:.1f}s")
     if code:

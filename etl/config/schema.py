@@ -115,6 +115,10 @@ class RestSource(Strict):
             raise ValueError("{watermark} is used in the request but 'incremental' (its cursor_field) is not set")
         if self.body is not None and self.method != "POST":
             raise ValueError("'body' is sent with method: POST only")
+        overlap = sorted(set(self.restart_on.status) & set(self.retry.retry_on_status)) if self.restart_on else []
+        if overlap:
+            raise ValueError(f"restart_on.status {overlap[0]} is also in retry.retry_on_status: an answer is either "
+                             "retried as it is or restarts the query, not both")
         if self.restart_on and not (uses_watermark or (self.incremental and self.incremental.param)):
             raise ValueError("restart_on needs the watermark in the request ({watermark} or incremental.param), "
                              "else a restarted query would read everything again")

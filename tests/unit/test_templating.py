@@ -59,6 +59,7 @@ BASE = {"connection": "x", "path": "/q", "incremental": {"cursor_field": "LastMo
     ({"params": {"q": "{watermark}"}, "incremental": None}, "'incremental' .* is not set"),
     ({"restart_on": {"status": [400]}}, "restart_on needs the watermark in the request"),
     ({"params": {"q": "{watermark}"}, "restart_on": {}}, "restart_on needs 'status' and/or 'body_contains'"),
+    ({"params": {"q": "{watermark}"}, "restart_on": {"status": [503]}}, "restart_on.status 503 is also in retry"),
 ])
 def test_invalid_request_templates_fail_at_load(update: dict, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
