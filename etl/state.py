@@ -196,12 +196,27 @@ def accept_pushed(conn: Connection, sync: str, run_id: str, rows: list[tuple[str
     if not rows:
         return
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    conn.execute(sa.text(
-        f"INSERT INTO {PUSH_STATE_TABLE} (sync, key, hash, target_id, run_id, pushed_at) "
-        "VALUES (:s, :k, :h, :i, :r, :t) ON CONFLICT (sync, key) DO UPDATE SET hash = excluded.hash, "
-        f"target_id = COALESCE(excluded.target_id, {PUSH_STATE_TABLE}.target_id), run_id = excluded.run_id, "
-        "pushed_at = excluded.pushed_at, rejected_hash = NULL, rejected_reason = NULL"),
-        [{"s": sync, "k": k, "h": h, "i": i, "r": run_id, "t": now} for k, h, i in rows])
+    upsert = ("ON CONFLICT (sync, key) DO UPDATE SET hash = excluded.hash, "
+              f"target_id = COALESCE(excluded.target_id, {PUSH_STATE_TABLE}.target_id), run_id = excluded.run_id, "
+              "pushed_at = excluded.pushed_at, rejected_hash = NULL, rejected_reason = NULL")
+    columns = f"INSERT INTO {PUSH_STATE_TABLE} (sync, key, hash, target_id, run_id, pushed_at) "
+    if conn.dialect.name == "duckdb":  # DuckDB's executemany runs row by row: one Arrow scan instead
+        import pyarrow as pa
+
+        keys, hashes, ids = zip(*rows, strict=True)
+        batch = pa.table({"key": pa.array(keys, pa.string()), "hash": pa.array(hashes, pa.int64()),
+                          "target_id": pa.array(ids, pa.string())})
+        duck = conn.connection.driver_connection
+        assert duck is not None
+        duck.register("_etl_pushed", batch)
+        try:
+            conn.execute(sa.text(f"{columns} SELECT :s, key, hash, target_id, :r, :t FROM _etl_pushed {upsert}"),
+                         {"s": sync, "r": run_id, "t": now})
+        finally:
+            duck.unregister("_etl_pushed")
+        return
+    conn.execute(sa.text(f"{columns} VALUES (:s, :k, :h, :i, :r, :t) {upsert}"),
+                 [{"s": sync, "k": k, "h": h, "i": i, "r": run_id, "t": now} for k, h, i in rows])
 
 
 def refuse_pushed(conn: Connection, sync: str, rows: list[tuple[str, int, str]]) -> None:
