@@ -37,6 +37,9 @@ from etl.transform.pii import mask_values
 log = logging.getLogger("etl.push")
 
 
+COMMIT_EVERY_S = 2.0  # push state checkpoints: at most this many seconds of accepted records uncommitted
+
+
 def chunk_size(sync: Sync) -> int:
     """Records per state commit, i.e. the most a crash makes the next run send again: one batch request
     of a batch endpoint or SQL target, else 100 single writes; a file target commits once, at the end."""
@@ -170,31 +173,62 @@ def _commit(sync: Sync, run_id: str, url, recs: list[Record], hashes: dict, outc
     return counts
 
 
+class _Checkpoints:
+    """Commits checked chunks at most every `COMMIT_EVERY_S` seconds (and at the end): opening the
+    warehouse per chunk cost more than the HTTP call on DuckDB, and a crash resends at most those
+    seconds' worth of records, which the external-id writes make harmless."""
+
+    def __init__(self, sync: Sync, run_id: str, url) -> None:
+        self.sync, self.run_id, self.url = sync, run_id, url
+        self.recs: list[Record] = []
+        self.hashes: dict = {}
+        self.outcomes: list[Outcome] = []
+        self.pre: list[tuple] = []
+        self.last = time.monotonic()
+
+    def add(self, recs: list[Record], hashes: dict, outcomes: list[Outcome], pre: list[tuple]) -> None:
+        self.recs += recs
+        self.hashes.update({r.key: hashes[r.key] for r in recs if r.key in hashes})
+        self.outcomes += outcomes
+        self.pre += pre
+        if time.monotonic() - self.last >= COMMIT_EVERY_S:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.recs or self.outcomes or self.pre:
+            _commit(self.sync, self.run_id, self.url, self.recs, self.hashes, self.outcomes, self.pre)
+        self.recs, self.hashes, self.outcomes, self.pre = [], {}, [], []
+        self.last = time.monotonic()
+
+
 def _deliver(sync: Sync, run_id: str, url, target, folder, plan) -> None:
     only_existing, size = sync.mode == "update", chunk_size(sync)
-    for recs, hashes, pre in _records(sync, folder, plan):
-        if pre:
-            _commit(sync, run_id, url, [], {}, [], pre)
-        for start in range(0, len(recs), size):
-            chunk = recs[start:start + size]
-            outcomes = target.write(chunk, only_existing)
-            check_outcomes(chunk, outcomes, deferred=sync.target.kind == "file")
-            _commit(sync, run_id, url, chunk, hashes, outcomes, [])
-    if sync.target.kind == "file":
-        all_recs, all_hashes = [], {}
-        for recs, hashes, _ in _records(sync, folder, plan):
-            all_recs += recs
-            all_hashes.update(hashes)
-        outcomes = target.finish()
-        check_outcomes(all_recs, outcomes)
-        _commit(sync, run_id, url, all_recs, all_hashes, outcomes, [])
-    dels = [Record(k, {}, "update", t) for k, t in zip(plan.deletes["key"].to_pylist(),
-                                                        plan.deletes["target_id"].to_pylist(), strict=True)]
-    for start in range(0, len(dels), size):
-        chunk = dels[start:start + size]
-        outcomes = target.delete(chunk)
-        check_outcomes(chunk, outcomes)
-        _commit(sync, run_id, url, chunk, {}, outcomes, [])
+    done = _Checkpoints(sync, run_id, url)
+    try:
+        for recs, hashes, pre in _records(sync, folder, plan):
+            done.add([], {}, [], pre)
+            for start in range(0, len(recs), size):
+                chunk = recs[start:start + size]
+                outcomes = target.write(chunk, only_existing)
+                check_outcomes(chunk, outcomes, deferred=sync.target.kind == "file")
+                done.add(chunk, hashes, outcomes, [])
+        if sync.target.kind == "file":
+            all_recs, all_hashes = [], {}
+            for recs, hashes, _ in _records(sync, folder, plan):
+                all_recs += recs
+                all_hashes.update(hashes)
+            outcomes = target.finish()
+            check_outcomes(all_recs, outcomes)
+            done.add(all_recs, all_hashes, outcomes, [])
+        dels = [Record(k, {}, "update", t) for k, t in zip(plan.deletes["key"].to_pylist(),
+                                                            plan.deletes["target_id"].to_pylist(), strict=True)]
+        for start in range(0, len(dels), size):
+            chunk = dels[start:start + size]
+            outcomes = target.delete(chunk)
+            check_outcomes(chunk, outcomes)
+            done.add(chunk, {}, outcomes, [])
+    finally:
+        done.flush()  # what the target accepted before a failure keeps its state
 
 
 def _account(sync: Sync, run_id: str, url, requests: int, seconds: float) -> PushResult:
