@@ -11,6 +11,7 @@ about as much as the mapping itself.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -78,3 +79,18 @@ def read_parts(folder: Path) -> Iterator[tuple[Path, pa.Table]]:
 
 def remove(pipeline: str, run_id: str, entity: str) -> None:
     shutil.rmtree(entity_dir(pipeline, run_id, entity), ignore_errors=True)
+
+
+def write_result(folder: Path, step: str, result: dict) -> None:
+    """A step's small result (JSON) beside its parts, written once the step finished: a retried task
+    resumes after the last step that left one. A half-written file reads as missing (the step reruns)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{step}.json").write_text(json.dumps(result))
+
+
+def read_result(folder: Path, step: str) -> dict | None:
+    try:
+        value = json.loads((folder / f"{step}.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None

@@ -11,8 +11,10 @@ refuses (`etl.quality.quarantine`), load writes (`etl.load`), state remembers (`
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import time
+from typing import TypeVar
 
 from etl import runfiles, state
 from etl.config.schema import Entity
@@ -159,6 +161,14 @@ def load(entity: Entity, ctx: RunContext, extracted: Extracted, transformed: Tra
                   seconds=seconds)
 
 
+def _after_commit(entity: Entity, ctx: RunContext) -> None:
+    """A try stopped between the load's commit and its clean-up: finish the clean-up (landed files
+    moved on, the run's files removed). Nothing to do when the run's files are gone already."""
+    if runfiles.read_result(runfiles.entity_dir(entity.pipeline, ctx.run_id, entity.entity), "extract"):
+        ledger.release_files(entity, ctx.run_id, ctx.warehouse_url)
+        runfiles.remove(entity.pipeline, ctx.run_id, entity.entity)
+
+
 def check_invariant(entity: Entity, totals: dict[str, int]) -> None:
     accounted = sum(totals[k] for k in ("filtered", "quarantined", "inserted", "updated", "unchanged"))
     if accounted != totals["extracted"]:
@@ -169,10 +179,52 @@ def check_invariant(entity: Entity, totals: dict[str, int]) -> None:
 
 
 def run_entity(entity: Entity, ctx: RunContext) -> Loaded:
-    """All four steps in-process, in order (used by the Airflow task, tests, the benchmark and the CLI)."""
+    """All four steps in-process, in order (the Airflow task, tests, the benchmark and the CLI call this).
+
+    Resumable: each finished step leaves its typed result beside its parts in the run's staging area,
+    so calling it again for the same run (an Airflow retry, or a clear) goes on after the last step that
+    finished instead of extracting again. A result left under another version of the entity's config
+    (the mapping was fixed in between) is ignored and the run starts over. A run whose load already
+    committed returns the committed counts from `etl_runs` and writes nothing.
+    """
     started = time.monotonic()
-    ex = extract(entity, ctx)
-    tr = transform(entity, ctx)
-    va = validate(entity, ctx, ex)
+    done = audit.committed(ctx.run_id, entity.pipeline, entity.entity, ctx.warehouse_url)
+    if done is not None:
+        log.info("%s.%s: run %s already committed its load; nothing to redo", entity.system, entity.entity,
+                 ctx.run_id)
+        _after_commit(entity, ctx)
+        return Loaded(**done, target=entity.target, dq_seconds=0.0)
+    folder, version = runfiles.entity_dir(entity.pipeline, ctx.run_id, entity.entity), _config_version(entity)
+    ex = _resumed(folder, "extract", Extracted, version) or _finished(folder, "extract", version,
+                                                                    extract(entity, ctx))
+    tr = _resumed(folder, "transform", Transformed, version) or _finished(folder, "transform", version,
+                                                                        transform(entity, ctx))
+    va = _resumed(folder, "validate", Validated, version) or _finished(folder, "validate", version,
+                                                                     validate(entity, ctx, ex))
     result = load(entity, ctx, ex, tr, va)
     return result.replace(seconds=round(time.monotonic() - started, 3))
+
+
+def _config_version(entity: Entity) -> str:
+    return hashlib.sha256(entity.model_dump_json().encode()).hexdigest()[:16]
+
+
+_R = TypeVar("_R", Extracted, Transformed, Validated)
+
+
+def _finished(folder, step: str, version: str, result: _R) -> _R:
+    runfiles.write_result(folder, step, {"config_version": version, **result.as_dict()})
+    return result
+
+
+def _resumed(folder, step: str, kind: type[_R], version: str) -> _R | None:
+    """The result a previous try of this run left for `step`, if it was made with this config."""
+    saved = runfiles.read_result(folder, step)
+    if not saved or saved.pop("config_version", None) != version:
+        return None
+    try:
+        result = kind(**saved)
+    except TypeError:  # written by another version of the code: redo the step
+        return None
+    log.info("resuming after %s (finished by an earlier try of this run): %s", step, saved)
+    return result

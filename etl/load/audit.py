@@ -66,6 +66,21 @@ def start_run(run_id: str, pipeline: str, entity: str, url: str | None = None) -
     return watermark
 
 
+def committed(run_id: str, pipeline: str, entity: str, url: str | None = None) -> dict | None:
+    """The counts this run's load already committed for the entity, or None. A task retried after its
+    load committed (killed before it could report success) must return these, not load again."""
+    with transaction(url) as conn:  # waits for a DuckDB writer like every other open
+        if not sa.inspect(conn).has_table("etl_runs"):
+            return None
+        row = conn.execute(
+            sa.text(f"SELECT {', '.join(COUNTS)}, watermark_to, seconds FROM etl_runs "
+                    "WHERE run_id = :r AND pipeline = :p AND entity = :e AND status = 'success'"),
+            {"r": run_id, "p": pipeline, "e": entity},
+        ).mappings().first()
+    return None if row is None else {**{c: int(row[c] or 0) for c in COUNTS}, "watermark_to": row["watermark_to"],
+                                     "seconds": float(row["seconds"] or 0.0)}
+
+
 def close_abandoned(conn: Connection, run_id: str, pipeline: str, entity: str) -> int:
     """A run killed outright (OOM, SIGKILL, a lost worker) never wrote its failure; the DAG allows one
     active run, so any other `running` row of this pipeline and entity is such a leftover. Its data was
