@@ -8,8 +8,11 @@
   (not measured, reported as `dag_warmup_s`); then `--reps` no-op runs, median.
 - `dag_floor_s`: the same for `bench_floor`, a DAG with one task that does nothing, in the same
   standalone, alternating with the no-op runs. What is left above it is the product's own cost.
+  `dag_noop_cpu_s` / `dag_floor_cpu_s`: CPU seconds all Airflow processes spent during those runs,
+  which a busy machine does not stretch the way it stretches wall time.
 - `demo_s`: `python -m demo.run_demo` (what `make demo` runs after the install step) on a fresh
   Airflow home, warehouse and data folder; `demo_again_s`: the second demo, which loads nothing new.
+- `demo_cpu_s`, `demo_again_cpu_s`, `demo_floor_cpu_s`: their CPU seconds (the process and all it started).
 - `demo_floor_s`: the demo's way of running a DAG (`demo/dag_runs.py`: a fresh process, Airflow's
   database created, the DAG folder parsed, `dag.test()`) applied to `bench_floor` alone.
 
@@ -153,7 +156,9 @@ class Standalone:
         self.wait(f"{dag_id} idle", no_active, every=1.0)
 
     def run(self, dag_id: str) -> dict:
-        """Trigger one run; seconds from the trigger until the API reports its end state."""
+        """Trigger one run; seconds from the trigger until the API reports its end state, and the CPU
+        seconds every Airflow process spent meanwhile (comparable even when the machine is busy)."""
+        cpu = tree_cpu_s(self.process.pid)
         started = time.monotonic()
         run_id = self.api("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None})["dag_run_id"]
 
@@ -163,10 +168,11 @@ class Standalone:
 
         state = self.wait(f"{dag_id} run {run_id}", finished, timeout=1800)
         seconds = round(time.monotonic() - started, 2)
-        log(f"{dag_id}: {state} in {seconds:.1f}s (load average {os.getloadavg()[0]:.2f})")
+        cpu = round(tree_cpu_s(self.process.pid) - cpu, 2)
+        log(f"{dag_id}: {state} in {seconds:.1f}s, {cpu:.1f} CPU s (load average {os.getloadavg()[0]:.2f})")
         if state != "success":
             raise RuntimeError(f"{dag_id} run {run_id} {state}; see {self.home / 'logs'}")
-        return {"seconds": seconds, "run_id": run_id}
+        return {"seconds": seconds, "cpu_s": cpu, "run_id": run_id}
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -178,6 +184,23 @@ class Standalone:
                 self.process.wait()
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signal.SIGKILL)  # anything of its group still left
+
+
+def tree_cpu_s(root: int) -> float:
+    """CPU seconds of a process tree: each live process's own time plus that of the children it reaped
+    (an executor's finished task processes), from /proc."""
+    from bench.measure import _children
+
+    ticks, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+        todo += _children(pid)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.contextmanager
@@ -201,13 +224,18 @@ def dag_runs(reps: int) -> dict:
                 warmup = airflow.run("crm_sync")  # loads the CRM unless the scheduled run did
                 noop, floor = [], []
                 for _ in range(reps):  # alternating, so a change in the machine's load hits both
-                    floor.append(airflow.run("bench_floor")["seconds"])
-                    noop.append(airflow.run("crm_sync")["seconds"])
+                    floor.append(airflow.run("bench_floor"))
+                    noop.append(airflow.run("crm_sync"))
                 audit = _noop_counts(tmp / "warehouse.duckdb")
             finally:
                 airflow.stop()
-    return {"dag_warmup_s": warmup["seconds"], "dag_noop_s": statistics.median(noop),
-            "dag_floor_s": statistics.median(floor), "dag_noop_runs_s": noop, "dag_floor_runs_s": floor,
+
+    def median(runs: list[dict], key: str) -> float:
+        return statistics.median(r[key] for r in runs)
+
+    return {"dag_warmup_s": warmup["seconds"], "dag_noop_s": median(noop, "seconds"),
+            "dag_floor_s": median(floor, "seconds"), "dag_noop_cpu_s": median(noop, "cpu_s"),
+            "dag_floor_cpu_s": median(floor, "cpu_s"), "dag_noop_runs": noop, "dag_floor_runs": floor,
             "dag_noop_rows_extracted": audit}
 
 
@@ -221,14 +249,20 @@ def _noop_counts(path: Path) -> int:
     return int(row[0] or 0)
 
 
-def _timed(cmd: list[str], env: dict[str, str], log_file: Path) -> float:
+def _timed(cmd: list[str], env: dict[str, str], log_file: Path) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the process and everything it started and reaped)."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     with log_file.open("wb") as out:
         code = subprocess.run(cmd, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT).returncode
     seconds = round(time.monotonic() - started, 2)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if code:
         raise RuntimeError(f"{' '.join(cmd)} exited {code}; see {log_file}:\n{log_file.read_text()[-3000:]}")
-    return seconds
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return seconds, round(cpu, 2)
 
 
 FLOOR_RUNNER = """
@@ -248,20 +282,22 @@ def demo_runs() -> dict:
         env = {**base_env(tmp), "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"), "ETL_DATA_DIR": str(tmp / "var"),
                "ETL_WAREHOUSE_URL": f"duckdb:///{tmp / 'warehouse.duckdb'}", "ETL_REPORTS_DIR": str(tmp / "reports")}
         demo = [sys.executable, "-m", "demo.run_demo"]
-        first = _timed(demo, env, tmp / "demo-1.log")
-        log(f"demo: {first:.1f}s (load average {os.getloadavg()[0]:.2f})")
-        again = _timed(demo, env, tmp / "demo-2.log")
-        log(f"demo again: {again:.1f}s")
+        first, first_cpu = _timed(demo, env, tmp / "demo-1.log")
+        log(f"demo: {first:.1f}s, {first_cpu:.1f} CPU s (load average {os.getloadavg()[0]:.2f})")
+        again, again_cpu = _timed(demo, env, tmp / "demo-2.log")
+        log(f"demo again: {again:.1f}s, {again_cpu:.1f} CPU s")
         dags = tmp / "floor-dags"
         dags.mkdir()
         (dags / "bench_floor.py").write_text(FLOOR_DAG)
         floor_env = {**env, "AIRFLOW_HOME": str(tmp / "floor-airflow"), "AIRFLOW__CORE__DAGS_FOLDER": str(dags)}
         (tmp / "floor").mkdir()
-        floor = _timed([sys.executable, "-c", FLOOR_RUNNER, str(tmp / "floor")], floor_env, tmp / "floor.log")
-        log(f"demo floor: {floor:.1f}s")
-        printed = (tmp / "demo-1.log").read_text(errors="replace")
-    return {"demo_s": first, "demo_again_s": again, "demo_floor_s": floor,
-            "demo_output_tail": printed.splitlines()[-8:]}
+        floor, floor_cpu = _timed([sys.executable, "-c", FLOOR_RUNNER, str(tmp / "floor")], floor_env,
+                                  tmp / "floor.log")
+        log(f"demo floor: {floor:.1f}s, {floor_cpu:.1f} CPU s")
+        printed = (tmp / "demo-2.log").read_text(errors="replace")
+    return {"demo_s": first, "demo_again_s": again, "demo_floor_s": floor, "demo_cpu_s": first_cpu,
+            "demo_again_cpu_s": again_cpu, "demo_floor_cpu_s": floor_cpu,
+            "demo_again_output": [ln for ln in printed.splitlines() if "_sync " in ln or "write requests" in ln]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -285,10 +321,15 @@ def main(argv: list[str] | None = None) -> int:
     tmp = out.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(report, indent=2) + "\n")
     tmp.replace(out)
-    for key in ("dag_noop_s", "dag_floor_s", "dag_warmup_s", "demo_s", "demo_again_s", "demo_floor_s"):
+    for key in ("dag_noop_s", "dag_floor_s", "dag_noop_cpu_s", "dag_floor_cpu_s", "dag_warmup_s", "demo_s",
+                "demo_floor_s", "demo_again_s", "demo_cpu_s", "demo_floor_cpu_s"):
         if key in figures:
             print(f"{key:<14} {figures[key]:>8.1f} s")
     print(f"load average before/after: {figures['load_average_before_after']}")
+    from bench.check import airflow_lines
+
+    for ok, text in airflow_lines(report["airflow"]):
+        print(f"  {'PASS' if ok else 'FAIL'}  {text}")
     return 0
 
 

@@ -79,6 +79,8 @@ def extract(entity: Entity, ctx: RunContext) -> Extracted:
 
 
 def _mapped_parts(entity: Entity, ctx: RunContext, counter: dict[str, int]):
+    if not runfiles.part_paths(_folder(entity, ctx, "raw")):
+        return  # nothing new (the common incremental run): no mapping module, no pandas to import
     from etl.load.rates import read_rates
     from etl.transform.mapping import map_batch
 
@@ -106,13 +108,16 @@ def validate(entity: Entity, ctx: RunContext, extracted: Extracted) -> Validated
     from etl.quality.suites import load_suite, suite_path
 
     started = time.monotonic()
-    suite = load_suite(suite_path(entity.quality.suite or entity.target))
+    mapped_folder = _folder(entity, ctx, "mapped")
+    # no rows, nothing to check: the suite (and Great Expectations, seconds to import) is not loaded
+    suite = load_suite(suite_path(entity.quality.suite or entity.target)) \
+        if runfiles.part_paths(mapped_folder) else {"name": "(no rows)"}
     raw_folder = _folder(entity, ctx, "raw")
     valid_out = runfiles.PartWriter(_folder(entity, ctx, "valid"))
     q_out = runfiles.PartWriter(_folder(entity, ctx, "quarantine"))
     failures: list[str] = []
     dq_seconds = 0.0
-    for path, mapped in runfiles.read_parts(_folder(entity, ctx, "mapped")):
+    for path, mapped in runfiles.read_parts(mapped_folder):
         part = quarantine.split(entity, suite, mapped, runfiles.read_part(raw_folder / path.name))
         valid_out.write(part.valid)
         for refused in part.refused:
