@@ -573,7 +573,8 @@ class System(Strict):
     """`mappings/<system>/_system.yml`: what every entity of one source system shares."""
 
     system: str
-    description: str = ""
+    description: str = ""  # one line: the DAG's description
+    doc: str = ""  # Markdown for the DAG's page in the UI (what operators should know), after the description
     schedule: Schedule = Schedule()
     defaults: dict[str, Any] = {}  # deep-merged under every entity file (e.g. source.connection)
     tags: list[str] = []
