@@ -38,6 +38,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
