@@ -36,19 +36,18 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import logging
-import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import orjson
 import pyarrow as pa
 
-from etl import runfiles
+from etl import runfiles, staging
 from etl.columns import FILE_COLUMN
 from etl.config.schema import Entity, FileSource
 from etl.sources.base import ExtractStats
 from etl.sources.file_readers import FileRejected, read_file
+from etl.staging import StagingPath
 
 log = logging.getLogger("etl.sources.files")
 MANIFEST = "files.json"
@@ -69,19 +68,17 @@ class FileEntry:
     deleted: int = 0
 
 
-def landing_dir(landing: str) -> Path:
-    path = Path(landing).expanduser()
-    return path if path.is_absolute() else runfiles.data_dir() / path
+def landing_dir(landing: str) -> StagingPath:
+    """The landing folder: relative paths live in the staging location (`ETL_STAGING_URL`), so a drop
+    into an object store reaches every worker."""
+    return staging.resolve(landing)
 
 
-def landing_files(folder: Path, pattern: str) -> list[Path]:
+def landing_files(folder: StagingPath, pattern: str) -> list[StagingPath]:
     """Regular files matching `pattern`, oldest first (a later drop's rows win the merge); hidden files
     (`.name.part` while a sender writes) are not there yet."""
-    if not folder.is_dir():
-        return []
-    found = [p for p in folder.iterdir()
-             if p.is_file() and not p.name.startswith(".") and fnmatch.fnmatchcase(p.name, pattern)]
-    return sorted(found, key=lambda p: (p.stat().st_mtime_ns, p.name))
+    found = [e for e in staging.listing(folder) if fnmatch.fnmatchcase(e.name, pattern)]
+    return [folder / e.name for e in sorted(found, key=lambda e: (e.mtime_ns, e.name))]
 
 
 def decide(checksum: str, loaded_versions: list[str]) -> tuple[str, str | None]:
@@ -91,7 +88,7 @@ def decide(checksum: str, loaded_versions: list[str]) -> tuple[str, str | None]:
     return "load", (loaded_versions[-1] if loaded_versions else None)
 
 
-def manifest_path(entity: Entity, run_id: str) -> Path:
+def manifest_path(entity: Entity, run_id: str) -> StagingPath:
     return runfiles.entity_dir(entity.pipeline, run_id, entity.entity) / MANIFEST
 
 
@@ -130,7 +127,7 @@ def iter_batches(entity: Entity, history: dict[str, list[str]], stats: ExtractSt
              cfg.pattern, ", ".join(f"{v} {k}" for k, v in counts.items()))
 
 
-def _take(path: Path, cfg: FileSource, versions: list[str],
+def _take(path: StagingPath, cfg: FileSource, versions: list[str],
           entity: Entity) -> tuple[FileEntry, pa.Table | None]:
     data = path.read_bytes()  # checksum and parse the same bytes, whatever happens to the file meanwhile
     checksum = hashlib.sha256(data).hexdigest()
@@ -154,10 +151,9 @@ def _take(path: Path, cfg: FileSource, versions: list[str],
 
 def write_manifest(entity: Entity, run_id: str, entries: list[FileEntry]) -> None:
     path = manifest_path(entity, run_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(orjson.dumps([asdict(e) for e in entries], option=orjson.OPT_INDENT_2))
-    os.replace(tmp, path)
+    staging.mkdirs(path.parent, private=True)
+    staging.write_atomic(path, orjson.dumps([asdict(e) for e in entries], option=orjson.OPT_INDENT_2),
+                         private=True)
 
 
 class _TableBatcher:
@@ -224,21 +220,21 @@ def _file_entities(entity: Entity) -> list[tuple[str, str]]:
             if isinstance(e.source, FileSource) and landing_dir(e.source.landing) == folder]
 
 
-def move(path: Path, checksum: str, folder: Path, seen: dict[str, Seen], run_id: str) -> None:
+def move(path: StagingPath, checksum: str, folder: StagingPath, seen: dict[str, Seen], run_id: str) -> None:
     """Move `path` into `folder`, keeping an earlier file of the same name as `<stem>.<sha12><suffix>`."""
     if not path.exists():
         return  # another entity's load moved it already
     if _sha256(path) != checksum:
         log.warning("%s changed since it was read (a new delivery?); it stays for the next run", path)
         return
-    folder.mkdir(parents=True, exist_ok=True)
+    staging.mkdirs(folder)
     target = folder / path.name
     if target.exists():
         old = _sha256(target)
         if old == checksum:
             path.unlink()
             return
-        os.replace(target, target.with_name(f"{target.stem}.{old[:12]}{target.suffix}"))
+        staging.replace(target, target.with_name(f"{target.stem}.{old[:12]}{target.suffix}"))
     if folder.name == REJECTED:
         reasons = "\n".join(f"{entity}: {reason}" for entity, (status, reason) in sorted(seen.items())
                             if status == "rejected")
@@ -248,12 +244,12 @@ def move(path: Path, checksum: str, folder: Path, seen: dict[str, Seen], run_id:
     else:
         log.info("moved %s to %s", path.name, folder)
     try:
-        os.replace(path, target)
+        staging.replace(path, target)
     except FileNotFoundError:  # a sibling entity's load (PostgreSQL runs them in parallel) was faster
         pass
 
 
-def _sha256(path: Path) -> str:
+def _sha256(path: StagingPath) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
