@@ -46,4 +46,4 @@ def table_snapshot(url: str, table: str) -> list[tuple]:
     names = [r[0] for r in rows(url, "SELECT column_name FROM information_schema.columns WHERE table_name = :t "
                                       "ORDER BY ordinal_position", t=table)]
     skip = {names.index(c) for c in ("_loaded_at", "extras") if c in names}
-    return [tuple(str(v) for i, v in enumerate(r) if i not in skip) for r in data]
+    return sorted(tuple(str(v) for i, v in enumerate(r) if i not in skip) for r in data)  # ties in column 1
