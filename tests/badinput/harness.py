@@ -74,7 +74,8 @@ class Case:
     """One kind of bad input and the outcome the product owes it."""
 
     kind: str  # what is bad, in a few words (the test id)
-    enters: Enters  # rest: `data` is a list of page bodies (dict, bytes or Reply); sql: row dicts;
+    enters: Enters  # rest: `data` is a list of page bodies (dict, bytes, Reply, or a callable(request) ->
+    # Reply; a callable last item answers every later page too); sql: row dicts;
     # file: {file name: bytes}; config: like rest (the mapping override is the bad part)
     expect: Expect
     data: Any = None
@@ -88,6 +89,7 @@ class Case:
     suite: list[dict[str, Any]] = field(default_factory=list)  # GX expectations of the target table
     warehouses: tuple[str, ...] = ("duckdb",)  # add "postgresql" where the backends may differ
     check: Callable[[Outcome], None] | None = None  # anything else to assert on the outcome
+    ids: tuple[str, ...] | None = None  # the ids the source sends, when `data` cannot show them (callables)
 
 
 @dataclass
@@ -122,6 +124,13 @@ def pages(*record_lists: list[Any], key: str = "results", **extra: Any) -> list[
             body["next"] = str(n + 1)
         out.append(body)
     return out
+
+
+@dataclass(frozen=True)
+class Link:
+    """A landing-folder entry that is a symbolic link to a file outside the folder holding `content`."""
+
+    content: bytes
 
 
 def csv_bytes(rows: list[dict[str, Any]], header: list[str] | None = None) -> bytes:
@@ -172,11 +181,13 @@ def _body(item: Any) -> Any:
     return item
 
 
-def file_ids(name: str, content: bytes) -> set[str]:
+def file_ids(name: str, content: bytes | Link) -> set[str]:
+    if isinstance(content, Link):
+        content = content.content
     if name.endswith(".json"):
         return json_ids(_body(content))
     csv.field_size_limit(1 << 30)
-    text = content.decode("utf-8", errors="replace")
+    text = content.decode("utf-8-sig", errors="replace")
     try:
         return {str(r["id"]) for r in csv.DictReader(io.StringIO(text)) if r.get("id")}
     except csv.Error:
@@ -184,6 +195,8 @@ def file_ids(name: str, content: bytes) -> set[str]:
 
 
 def source_ids(case: Case) -> dict[str, set[str]]:
+    if case.ids is not None:
+        return {"": set(case.ids)}
     if case.enters == "file":
         return {name: file_ids(name, content) for name, content in (case.data or {}).items()}
     if case.enters == "sql":
@@ -227,6 +240,8 @@ class _Pages:
             n = int(request.query.get("after", "0"))
         except ValueError:
             n = len(self.data)
+        if n >= len(self.data) and self.data and callable(self.data[-1]):
+            n = len(self.data) - 1  # a callable last item answers every later page too
         item = self.data[n] if 0 <= n < len(self.data) else {"results": []}
         if callable(item) and not isinstance(item, Reply):
             item = item(request)
@@ -253,8 +268,14 @@ def _sources(case: Case, env: Env) -> Iterator[None]:
         return
     landing = env.tmp / "landing"
     landing.mkdir(exist_ok=True)
+    outside = env.tmp / "outside"
+    outside.mkdir(exist_ok=True)
     for name, content in (case.data or {}).items():
-        (landing / name).write_bytes(content)
+        if isinstance(content, Link):
+            (outside / name).write_bytes(content.content)
+            (landing / name).symlink_to(outside / name)
+        else:
+            (landing / name).write_bytes(content)
     yield
 
 
