@@ -69,6 +69,8 @@ def reset_pg(url: str) -> None:
 
     engine = sa.create_engine(with_driver(url))
     with engine.begin() as conn:
+        for schema in ("staging", "core", "marts", "etl"):  # the layers (etl/layers.py)
+            conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
         conn.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
         conn.execute(sa.text("CREATE SCHEMA public"))
     engine.dispose()

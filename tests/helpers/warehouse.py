@@ -43,7 +43,9 @@ def assert_invariant(run: dict) -> None:
 
 def table_snapshot(url: str, table: str) -> list[tuple]:
     data = rows(url, f'SELECT * FROM "{table}" ORDER BY 1')
+    from etl.layers import schema_of
+
     names = [r[0] for r in rows(url, "SELECT column_name FROM information_schema.columns WHERE table_name = :t "
-                                      "ORDER BY ordinal_position", t=table)]
+                                      "AND table_schema = :s ORDER BY ordinal_position", t=table, s=schema_of(table))]
     skip = {names.index(c) for c in ("_loaded_at", "extras") if c in names}
     return [tuple(str(v) for i, v in enumerate(r) if i not in skip) for r in data]
