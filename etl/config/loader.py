@@ -117,6 +117,10 @@ def load_system(folder: Path, strict: bool = True) -> SystemConfig:
         raise MappingError(f"{sys_path}: missing; every mappings/<system>/ folder needs a {SYSTEM_FILE}")
     sys_data, sys_lines = _read_yaml(sys_path)
     sys_data.setdefault("system", folder.name)
+    if sys_data["system"] != folder.name:  # the folder names the DAG, `system:` the tables: never two names
+        raise MappingError(f"{sys_path}:{sys_lines.get(('system',), 1)}: system: {sys_data['system']!r} but the "
+                           f"folder is {folder.name!r}; the folder name is the system's name: rename the folder "
+                           "or change (or drop) `system:`")
     try:
         system = System.model_validate(sys_data)
     except ValidationError as exc:
