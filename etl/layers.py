@@ -97,10 +97,10 @@ def _database_search_path(conn) -> None:
 
     database = conn.execute(sa.text("SELECT current_database()")).scalar_one()
     wanted = search_path("postgresql")
-    current = conn.execute(sa.text(
-        "SELECT array_to_string(setconfig, ',') FROM pg_db_role_setting s JOIN pg_database d "
-        "ON d.oid = s.setdatabase WHERE d.datname = :d AND s.setrole = 0"), {"d": database}).scalar()
-    if current and f"search_path={wanted}" in current.split(","):
+    settings = conn.execute(sa.text(
+        "SELECT unnest(setconfig) FROM pg_db_role_setting s JOIN pg_database d "
+        "ON d.oid = s.setdatabase WHERE d.datname = :d AND s.setrole = 0"), {"d": database}).scalars()
+    if f"search_path={wanted}".replace(" ", "") in {str(v).replace(" ", "") for v in settings}:
         return
     try:
         with conn.begin_nested():
