@@ -229,12 +229,14 @@ def refuse_pushed(conn: Connection, sync: str, rows: list[tuple[str, int, str]])
     """(key, hash, reason) of records the target refused: not sent again until their content changes."""
     import sqlalchemy as sa
 
+    from etl.redact import redact
+
     if rows:
         conn.execute(sa.text(
             f"INSERT INTO {PUSH_STATE_TABLE} (sync, key, rejected_hash, rejected_reason) VALUES (:s, :k, :h, :why) "
             "ON CONFLICT (sync, key) DO UPDATE SET rejected_hash = excluded.rejected_hash, "
             "rejected_reason = excluded.rejected_reason"),
-            [{"s": sync, "k": k, "h": h, "why": why[:2000]} for k, h, why in rows])
+            [{"s": sync, "k": k, "h": h, "why": redact(why)[:2000]} for k, h, why in rows])
 
 
 def forget_pushed(conn: Connection, sync: str, keys: list[str]) -> None:

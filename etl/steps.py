@@ -22,6 +22,7 @@ from etl.load.warehouse import transaction
 from etl.ops import progress
 from etl.quality import quarantine
 from etl.quality.quarantine import DataQualityError
+from etl.redact import scrub
 from etl.results import Extracted, Loaded, RunContext, Transformed, Validated
 from etl.sources.base import ExtractStats
 from etl.sources.factory import open_source
@@ -47,6 +48,7 @@ def audited(step):
         try:
             return step(entity, ctx, *args, **kwargs)
         except Exception as exc:
+            scrub(exc)
             message = f"{step.__name__} failed: {type(exc).__name__}: {exc}"
             try:
                 audit.mark_failed(ctx.run_id, entity.pipeline, entity.entity, message, ctx.warehouse_url)

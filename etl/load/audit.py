@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 from etl import state
 from etl.layers import expose, qualified
 from etl.load.warehouse import dialect_of, transaction
+from etl.redact import redact
 
 COUNTS = ("extracted", "filtered", "quarantined", "inserted", "updated", "unchanged")
 
@@ -105,5 +106,5 @@ def mark_failed(run_id: str, pipeline: str, entity: str, error: str, url: str | 
                 "VALUES (:r, :p, :e, 'failed', :t, :t, :err) ON CONFLICT (run_id, pipeline, entity) "
                 "DO UPDATE SET status = 'failed', finished_at = excluded.finished_at, error = excluded.error"
             ),
-            {"r": run_id, "p": pipeline, "e": entity, "t": now_utc(), "err": error[:4000]},
+            {"r": run_id, "p": pipeline, "e": entity, "t": now_utc(), "err": redact(error)[:4000]},
         )

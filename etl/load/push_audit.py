@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 
 from etl.layers import expose, qualified
 from etl.load.warehouse import dialect_of, existing_columns
+from etl.redact import redact
 from etl.state import PUSH_STATE_TABLE, ensure_push_state
 
 RUNS, REJECTS = "etl_push_runs", "etl_push_rejects"
@@ -100,7 +101,7 @@ def finish_run(conn: Connection, run_id: str, sync: str, status: str, requests: 
     conn.execute(sa.text(f"UPDATE {RUNS} SET status = :st, finished_at = :t, requests = :q, seconds = :sec, "
                          "error = :e WHERE run_id = :r AND sync = :s"),
                  {"st": status, "t": now_utc(), "q": requests, "sec": round(seconds, 3),
-                  "e": error[:4000] if error else None, "r": run_id, "s": sync})
+                  "e": redact(error)[:4000] if error else None, "r": run_id, "s": sync})
 
 
 def reject(conn: Connection, run_id: str, sync: str, rows: list[tuple[str, str, str]]) -> None:
@@ -108,5 +109,5 @@ def reject(conn: Connection, run_id: str, sync: str, rows: list[tuple[str, str, 
     if rows:
         conn.execute(sa.text(f"INSERT INTO {REJECTS} (run_id, sync, key, reason, payload, rejected_at) "
                              "VALUES (:r, :s, :k, :why, :p, :t)"),
-                     [{"r": run_id, "s": sync, "k": k, "why": why[:2000], "p": p, "t": now_utc()}
+                     [{"r": run_id, "s": sync, "k": k, "why": redact(why)[:2000], "p": p, "t": now_utc()}
                       for k, why, p in rows])

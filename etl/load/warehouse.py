@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 from etl import layers
 from etl.config.loader import PROJECT_ROOT
 from etl.dburl import with_driver
+from etl.redact import redact
 
 log = logging.getLogger(__name__)
 DEFAULT_URL = "duckdb:///warehouse.duckdb"
@@ -99,7 +100,7 @@ def refuse_duckdb_if_distributed(url: str, executors: list[str]) -> None:
 def dialect_of(url: str) -> str:
     name = sa.engine.make_url(url).get_backend_name()
     if name not in TYPES:
-        raise ValueError(f"ETL_WAREHOUSE_URL {url!r}: unsupported backend {name!r}; use duckdb or postgresql")
+        raise ValueError(f"ETL_WAREHOUSE_URL {redact(url)!r}: unsupported backend {name!r}; use duckdb or postgresql")
     return name
 
 

@@ -58,8 +58,14 @@ def http_dataset(base_url: str, path: str):
     return _dataset(f"{parts.scheme}://{parts.hostname}:{port}", parts.path)
 
 
-def file_dataset(path: Path):
-    return _dataset(f"file://{socket.gethostname()}", str(path.resolve()))
+def file_dataset(path):
+    """A local file (namespace: this host) or an object in a store (namespace: `s3://bucket`)."""
+    if isinstance(path, Path):
+        return _dataset(f"file://{socket.gethostname()}", str(path.resolve()))
+    url = str(path)
+    scheme, _, rest = url.partition("://")
+    bucket, _, key = rest.partition("/")
+    return _dataset(f"{scheme}://{bucket}", key)
 
 
 def _query_tables(query: str) -> list[str]:

@@ -18,10 +18,10 @@ def _permanent_errors() -> tuple[type[BaseException], ...]:
     from etl.load.warehouse import DistributedDuckDBError
     from etl.quality.suites import SuiteError
     from etl.sources.connections import ConnectionNotFound
-    from etl.sources.http import HttpError
+    from etl.sources.http import HttpError, TlsError
     from etl.sources.pagination import PaginationError
 
-    return (MappingError, SuiteError, ConnectionNotFound, HttpError, PaginationError,
+    return (MappingError, SuiteError, ConnectionNotFound, HttpError, PaginationError, TlsError,
             steps.DataQualityError, steps.InvariantError, DistributedDuckDBError)
 
 
@@ -35,7 +35,9 @@ def fail_fast(fn):
         except _permanent_errors() as exc:
             from airflow.exceptions import AirflowFailException
 
-            raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+            from etl.redact import redact
+
+            raise AirflowFailException(redact(f"{type(exc).__name__}: {exc}")) from exc
 
     return wrapper
 

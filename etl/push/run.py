@@ -17,7 +17,6 @@ The warehouse is never held open while the target is called (DuckDB has one writ
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from dataclasses import dataclass, field
 
@@ -25,7 +24,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl import runfiles, state
+from etl import runfiles, staging, state
 from etl.config.outbound import Sync
 from etl.load import push_audit as ps
 from etl.load.warehouse import transaction
@@ -281,7 +280,7 @@ def dry_run(sync: Sync, run_id: str, url: str | None = None, samples: int = 3) -
             ps.finish_run(conn, run_id, sync.sync, "dry_run", 0, time.monotonic() - started)
         return PushResult(sync.sync, run_id, "dry_run", counts, 0, shown)
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        staging.remove_tree(folder)
 
 
 def push(sync: Sync, run_id: str, url: str | None = None) -> PushResult:
@@ -304,7 +303,7 @@ def push(sync: Sync, run_id: str, url: str | None = None) -> PushResult:
     finally:
         if target is not None:
             target.close()
-    shutil.rmtree(_folder(sync, run_id), ignore_errors=True)
+    staging.remove_tree(_folder(sync, run_id))
     log.info("%s: %s", sync.sync, ", ".join(f"{k} {v}" for k, v in result.counts.items()))
     if result.error:
         raise PushError(result.error)

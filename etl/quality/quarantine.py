@@ -119,6 +119,19 @@ def check_table(entity: Entity, extracted: int, valid: int, quarantined: int, fa
         raise DataQualityError(f"{entity.system}.{entity.entity}: " + " | ".join(problems))
 
 
+def _redacted_reasons(part: pa.Table) -> pa.Table:
+    """Reasons may quote what a source or a check said; no credential is stored (etl.redact)."""
+    from etl.redact import redact
+
+    if "reason" not in part.column_names or not part.num_rows:
+        return part
+    reasons = part["reason"].combine_chunks()
+    distinct = pc.unique(reasons)
+    clean = pa.array([None if r is None else redact(r) for r in distinct.to_pylist()], pa.string())
+    return part.set_column(part.column_names.index("reason"), "reason",
+                           pc.take(clean, pc.index_in(reasons, distinct)))
+
+
 def store(conn, entity: Entity, run_id: str, parts: Iterable[pa.Table], at, replace: bool = True) -> int:
     """Write this run's refused rows in the caller's transaction; `replace`: drop those an earlier attempt
     of the same run stored first (a retried load), off for a replay, which keeps history."""
@@ -131,6 +144,7 @@ def store(conn, entity: Entity, run_id: str, parts: Iterable[pa.Table], at, repl
                      {"r": run_id, "p": entity.pipeline, "e": entity.entity})
     total = 0
     for part in parts:
+        part = _redacted_reasons(part)
         n = part.num_rows
         meta = {"run_id": pa.array([run_id] * n), "pipeline": pa.array([entity.pipeline] * n),
                 "entity": pa.array([entity.entity] * n)}

@@ -89,7 +89,7 @@ def get_connection(conn_id: str) -> ConnectionInfo:
     var = env_var_name(conn_id)
     value = os.environ.get(var)
     if value is not None:
-        return parse_connection(conn_id, value)
+        return _registered(parse_connection(conn_id, value))
     hint = (
         f"connection {conn_id!r} is not defined: set the environment variable {var} "
         f"(e.g. {var}='http://:TOKEN@host:8000') or create it in Airflow"
@@ -98,9 +98,17 @@ def get_connection(conn_id: str) -> ConnectionInfo:
         # Not inside an Airflow task: importing Airflow (~2 s) could only end in the same answer.
         raise ConnectionNotFound(hint)
     try:
-        return _from_airflow(conn_id)
+        return _registered(_from_airflow(conn_id))
     except Exception as exc:  # Airflow raises many kinds of errors here; all mean "not here"
         raise ConnectionNotFound(f"{hint} ({type(exc).__name__}: {_first_line(exc)})") from None
+
+
+def _registered(conn: ConnectionInfo) -> ConnectionInfo:
+    """Tell `etl.redact` the connection's secrets, so no message it stores or logs can show them."""
+    from etl.redact import SECRET_NAME, register
+
+    register(conn.password, *(str(v) for k, v in conn.extra.items() if SECRET_NAME.search(k)))
+    return conn
 
 
 def env_var_name(conn_id: str) -> str:

@@ -4,7 +4,12 @@ Source APIs fail in two ways that call for opposite reactions. Transient faults 
 connection, a read timeout, a body cut short) are retried with exponential backoff and full jitter,
 honouring `Retry-After`, because the next attempt usually works. Everything else in 4xx (bad token,
 no permission, wrong path) is raised at once, with the status, the URL (secrets masked), a hint naming
-the connection to fix and the start of the body: retrying would only delay the same answer.
+the connection to fix and the start of the body: retrying would only delay the same answer. A TLS
+certificate that fails verification (self-signed, expired, wrong host) is permanent too (`TlsError`):
+verification is never turned off, and six retries would only fail six times.
+
+Every text taken from outside (the HTTP library's exception, which quotes the full URL with any API
+key in its query; an error body echoing the token) goes through `etl.redact.redact` first.
 
 The loop is tenacity's; what is ours is the classification (`_attempt`) and the wait (`_wait`). `sleep`
 and `rand` are injectable so unit tests run the retry policy without waiting.
@@ -29,6 +34,7 @@ import tenacity
 import urllib3
 
 from etl.config.schema import Auth, Retry
+from etl.redact import redact, register
 from etl.sources.connections import ConnectionInfo
 
 log = logging.getLogger("etl.sources.http")
@@ -49,6 +55,10 @@ class HttpError(RuntimeError):
         super().__init__(message)
         self.status = status
         self.body = body  # the start of the response body, for rules such as source.restart_on
+
+
+class TlsError(RuntimeError):
+    """The server's certificate failed verification: a configuration problem, not a transient fault."""
 
 
 class RetriesExhausted(RuntimeError):
@@ -114,6 +124,7 @@ class HttpClient:
         # By default a backoff wait ends early when the client is closed (the consumer went away).
         self.sleep = sleep or self._closed.wait
         self.creds = Credentials.build(auth, conn)
+        register(conn.password)  # however the connection was made, its secret is masked in messages
         self.session = requests.Session()
         # requests re-reads proxy settings from the environment on every call (13% of client CPU at
         # 100 records per page); read them once for the connection's host instead.
@@ -169,6 +180,11 @@ class HttpClient:
             # One read of the whole body: requests' own `.content` reads in 10 KB steps, which cost
             # 2.5x the CPU on 600 KB pages. The connection goes back to the pool once the body is read.
             content = resp.raw.read(decode_content=True)
+        except requests.exceptions.SSLError as exc:
+            raise TlsError(
+                f"TLS certificate verification failed for {shown}: {_short(exc)}; the server's certificate is "
+                "not trusted (self-signed, expired or for another host). Fix the certificate, or give the CA "
+                "that signed it in REQUESTS_CA_BUNDLE; verification is never turned off") from None
         except TRANSIENT_ERRORS as exc:
             raise _Transient(f"{type(exc).__name__} from {shown}: {_short(exc)}") from None
         self.bytes += len(content)
@@ -247,8 +263,8 @@ def _with_query(url: str, query: Mapping[str, Any]) -> str:
 
 
 def _snippet(content: bytes) -> str:
-    return content[:1200].decode("utf-8", errors="replace")[:300]
+    return redact(content[:1200].decode("utf-8", errors="replace"))[:300]
 
 
 def _short(exc: BaseException) -> str:
-    return str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+    return redact(str(exc).splitlines()[0])[:300] if str(exc) else type(exc).__name__
