@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from etl.columns import CURSOR_RANK, EXTRAS, ROW_HASH
 from etl.config.schema import Entity
+from etl.layers import expose, qualified
 from etl.load.warehouse import dialect_of, existing_columns, quote, raw_dbapi, sql_type
 
 SEQ = "_seq"
@@ -52,14 +53,17 @@ def ensure_target(conn: Connection, entity: Entity) -> list[str]:
         defs = ", ".join(f"{quote(n)} {sql_type(dialect, t)}" for n, t in cols.items())
         pk = ", ".join(quote(k) for k in entity.primary_key)
         key = f", PRIMARY KEY ({pk})" if entity.write_mode == "merge" else ""
-        conn.execute(sa.text(f"CREATE TABLE {quote(entity.target)} ({defs}{key})"))
+        conn.execute(sa.text(f"CREATE TABLE {qualified(entity.target)} ({defs}{key})"))
+        expose(conn, entity.target)
         return []
     added = []
     for name, typ in cols.items():
         if name not in have:
             column = f"{quote(name)} {sql_type(dialect, typ)}"
-            conn.execute(sa.text(f"ALTER TABLE {quote(entity.target)} ADD COLUMN {column}"))
+            conn.execute(sa.text(f"ALTER TABLE {qualified(entity.target)} ADD COLUMN {column}"))
             added.append(name)
+    if added:
+        expose(conn, entity.target)  # the view lists the new columns too
     return added
 
 

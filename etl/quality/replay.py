@@ -30,7 +30,7 @@ from etl import state
 from etl.config.schema import Entity
 from etl.load import audit
 from etl.load.merge import ensure_target, merge_stage, stage_batches
-from etl.load.warehouse import engine_for, existing_columns, quote, transaction, warehouse_url
+from etl.load.warehouse import engine_for, existing_columns, has_table, quote, transaction, warehouse_url
 from etl.quality import quarantine
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def list_quarantine(url: str | None = None, pipeline: str | None = None, entity:
         where.append(OPEN)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     with engine_for(url or warehouse_url()).connect() as conn:
-        if not sa.inspect(conn).has_table("etl_quarantine"):
+        if not has_table(conn, "etl_quarantine"):
             return []
         audit_ready(conn)
         sql = (f"SELECT quarantined_at, run_id, pipeline, entity, primary_key, failed_rule, reason, replay_outcome "
