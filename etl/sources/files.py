@@ -15,7 +15,9 @@ handed in, and the load side (`etl.load.ledger`) takes it from there:
 Decisions, per file name and content (sha256) and per entity:
 
 * new name → read and load; unreadable (bad encoding, broken quoting, missing required columns,
-  truncated JSON/XLSX) → `rejected`, logged as an error. A rejected file has no rows, so it is not part
+  truncated JSON/XLSX) or a symbolic link pointing outside the landing folder (never followed: a
+  sender must not make the product read, load and move any file it can reach) → `rejected`, logged
+  as an error. A rejected file has no rows, so it is not part
   of `extracted` in `etl_runs`; it shows in `etl_files` (status, reason, run_id) and in `rejected/`;
   `pages` in `etl_runs` counts the files that were read;
 * same name, same checksum as a loaded version → `duplicate`: not read, moved to `processed/`;
@@ -36,6 +38,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
@@ -127,9 +130,31 @@ def iter_batches(entity: Entity, history: dict[str, list[str]], stats: ExtractSt
              cfg.pattern, ", ".join(f"{v} {k}" for k, v in counts.items()))
 
 
+def outside_link(path: StagingPath) -> str | None:
+    """Where `path` leads when it is a local symbolic link out of its own folder (None: a plain file,
+    a link to a file inside the folder, or an object in a remote store, which has no links)."""
+    if not staging.is_local(path) or not path.is_symlink():
+        return None
+    target = path.resolve()
+    return None if target.is_relative_to(path.parent.resolve()) else str(target)
+
+
+def fingerprint(path: StagingPath) -> str:
+    """sha256 of the file; of the link text for a link out of the folder (its target is never read)."""
+    if outside_link(path) is not None:
+        return hashlib.sha256(b"symlink:" + os.fsencode(os.readlink(path))).hexdigest()
+    return _sha256(path)
+
+
 def _take(path: StagingPath, cfg: FileSource, versions: list[str],
           entity: Entity) -> tuple[FileEntry, pa.Table | None]:
-    data = path.read_bytes()  # checksum and parse the same bytes, whatever happens to the file meanwhile
+    target = outside_link(path)
+    if target is not None:
+        reason = (f"a symbolic link to {target}, outside the landing folder: not followed (files are read "
+                  "only from inside the landing folder; copy the file there instead)")
+        log.error("REJECTED %s for %s.%s: %s", path, entity.system, entity.entity, reason)
+        return FileEntry(path.name, fingerprint(path), "rejected", reason=reason), None
+    data = _read(path)  # checksum and parse the same bytes, whatever happens to the file meanwhile
     checksum = hashlib.sha256(data).hexdigest()
     action, replaces = decide(checksum, versions)
     if action == "duplicate":
@@ -147,6 +172,20 @@ def _take(path: StagingPath, cfg: FileSource, versions: list[str],
     table = table.append_column(FILE_COLUMN, pa.array([path.name] * table.num_rows, pa.string())) \
         if FILE_COLUMN not in table.column_names else table
     return FileEntry(path.name, checksum, "loaded", rows=table.num_rows, replaces=replaces), table
+
+
+def _read(path: StagingPath) -> bytes:
+    """The file's bytes; a local plain file is opened without following a link swapped in since the check."""
+    if not staging.is_local(path) or path.is_symlink():
+        return path.read_bytes()
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read()
+
+
+def _present(path: StagingPath) -> bool:
+    """Exists (a local link counts even when its target does not)."""
+    return os.path.lexists(path) if staging.is_local(path) else path.exists()
 
 
 def write_manifest(entity: Entity, run_id: str, entries: list[FileEntry]) -> None:
@@ -222,15 +261,15 @@ def _file_entities(entity: Entity) -> list[tuple[str, str]]:
 
 def move(path: StagingPath, checksum: str, folder: StagingPath, seen: dict[str, Seen], run_id: str) -> None:
     """Move `path` into `folder`, keeping an earlier file of the same name as `<stem>.<sha12><suffix>`."""
-    if not path.exists():
+    if not _present(path):
         return  # another entity's load moved it already
-    if _sha256(path) != checksum:
+    if fingerprint(path) != checksum:
         log.warning("%s changed since it was read (a new delivery?); it stays for the next run", path)
         return
     staging.mkdirs(folder)
     target = folder / path.name
-    if target.exists():
-        old = _sha256(target)
+    if _present(target):
+        old = fingerprint(target)
         if old == checksum:
             path.unlink()
             return

@@ -126,6 +126,13 @@ def pages(*record_lists: list[Any], key: str = "results", **extra: Any) -> list[
     return out
 
 
+@dataclass(frozen=True)
+class Link:
+    """A landing-folder entry that is a symbolic link to a file outside the folder holding `content`."""
+
+    content: bytes
+
+
 def csv_bytes(rows: list[dict[str, Any]], header: list[str] | None = None) -> bytes:
     header = header or list(dict.fromkeys(k for r in rows for k in r))
     buf = io.StringIO()
@@ -174,11 +181,13 @@ def _body(item: Any) -> Any:
     return item
 
 
-def file_ids(name: str, content: bytes) -> set[str]:
+def file_ids(name: str, content: bytes | Link) -> set[str]:
+    if isinstance(content, Link):
+        content = content.content
     if name.endswith(".json"):
         return json_ids(_body(content))
     csv.field_size_limit(1 << 30)
-    text = content.decode("utf-8", errors="replace")
+    text = content.decode("utf-8-sig", errors="replace")
     try:
         return {str(r["id"]) for r in csv.DictReader(io.StringIO(text)) if r.get("id")}
     except csv.Error:
@@ -259,8 +268,14 @@ def _sources(case: Case, env: Env) -> Iterator[None]:
         return
     landing = env.tmp / "landing"
     landing.mkdir(exist_ok=True)
+    outside = env.tmp / "outside"
+    outside.mkdir(exist_ok=True)
     for name, content in (case.data or {}).items():
-        (landing / name).write_bytes(content)
+        if isinstance(content, Link):
+            (outside / name).write_bytes(content.content)
+            (landing / name).symlink_to(outside / name)
+        else:
+            (landing / name).write_bytes(content)
     yield
 
 
