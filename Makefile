@@ -32,9 +32,11 @@ install: $(VENV)/.installed
 demo: install
 	$(PY) -m demo.run_demo
 
-## The whole test suite: unit, integration (real servers, DuckDB, PostgreSQL) and end-to-end (Airflow).
+## The whole test suite: unit, integration (real servers, DuckDB, PostgreSQL, S3 via moto) and end-to-end
+## (Airflow; the distributed test runs CeleryExecutor on the Redis that redis_up.sh installs and starts).
 test: install
 	bash scripts/postgres_up.sh
+	bash scripts/redis_up.sh >/dev/null
 	$(PY) -m pytest -q -p no:cacheprovider
 
 ## Lint, types and the fast tests, before committing.

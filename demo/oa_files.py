@@ -24,7 +24,6 @@ import copy
 import csv
 import datetime as dt
 import io
-import os
 import random
 import re
 import zipfile
@@ -217,18 +216,29 @@ def serialise(kind: str, rows: list) -> bytes:
     return _csv_bytes(rows) if kind == "csv" else _xlsx_bytes(rows)
 
 
-def _write(landing: Path, name: str, content: bytes) -> Path:
-    """Write via a hidden temp file and rename, so a watcher never sees half a file."""
-    landing.mkdir(parents=True, exist_ok=True)
-    target, temp = landing / name, landing / f".{name}.part"
-    temp.write_bytes(content)
-    os.replace(temp, target)
+def _folder(landing):
+    """A local folder (a str or Path), or a staging path / URL such as `s3://bucket/oa/landing`."""
+    from etl import staging
+
+    if isinstance(landing, str):
+        return staging.resolve(landing) if staging.is_remote_url(landing) else Path(landing)
+    return landing
+
+
+def _write(landing, name: str, content: bytes):
+    """Write so a watcher never sees half a file (locally a hidden temp file and a rename)."""
+    from etl import staging
+
+    landing = _folder(landing)
+    staging.mkdirs(landing)
+    target = landing / name
+    staging.write_atomic(target, content)
     return target
 
 
-def write_oa_drop(landing: Path, seed: int = 42, batch: int = 1, bad: bool = False) -> list[Path]:
+def write_oa_drop(landing, seed: int = 42, batch: int = 1, bad: bool = False) -> list:
     """Write one OA export into ``landing``; with ``bad`` also the unreadable files."""
-    written = [_write(Path(landing), name, serialise(kind, rows))
+    written = [_write(landing, name, serialise(kind, rows))
                for name, (kind, rows) in build_drop(seed, batch).items()]
     return written + (write_bad_files(landing) if bad else [])
 
@@ -254,8 +264,8 @@ def bad_files() -> dict[str, bytes]:
     }
 
 
-def write_bad_files(landing: Path) -> list[Path]:
-    return [_write(Path(landing), name, data) for name, data in bad_files().items()]
+def write_bad_files(landing) -> list:
+    return [_write(landing, name, data) for name, data in bad_files().items()]
 
 
 def _correct(kind: str, rows: list) -> list:
@@ -270,7 +280,7 @@ def _correct(kind: str, rows: list) -> list:
     return rows
 
 
-def redeliver(landing: Path, name: str, corrected: bool = False, seed: int = 42) -> Path:
+def redeliver(landing, name: str, corrected: bool = False, seed: int = 42):
     """Write drop file ``name`` again (it may have been moved away): identical, or with one fix."""
     match = _NAME.match(name)
     files = build_drop(seed, int(match.group(2))) if match else {}
@@ -278,12 +288,12 @@ def redeliver(landing: Path, name: str, corrected: bool = False, seed: int = 42)
         raise ValueError(f"{name!r} is not a file of an OA drop; expected e.g. purchase_requests_1_1.json, "
                          "approvals_1.csv or tasks_1.xlsx")
     kind, rows = files[name]
-    return _write(Path(landing), name, serialise(kind, _correct(kind, rows) if corrected else rows))
+    return _write(landing, name, serialise(kind, _correct(kind, rows) if corrected else rows))
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--landing", type=Path, required=True, help="folder the OA drops files into")
+    parser.add_argument("--landing", required=True, help="folder (or s3://... URL) the OA drops files into")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--batch", type=int, default=1, help="later batches are later snapshots")
     parser.add_argument("--bad", action="store_true", help="also write unreadable files")

@@ -1,60 +1,92 @@
 """Run-scoped Arrow IPC files that carry batches between the tasks of one entity.
 
-XCom carries only counts and paths; the rows themselves wait on disk, one file per bounded batch, so a
-task can be retried and memory stays flat however large the extract.
+XCom carries only counts and paths; the rows themselves wait in the staging location, one file per
+bounded batch, so a task can be retried and memory stays flat however large the extract.
+
+Where: `<ETL_STAGING_URL>/runs/<pipeline>/<run id>/<entity>/<stage>/` (`etl.staging`). The default is a
+local folder, so the single-machine product keeps its speed; with workers on several hosts it is an
+object store (`s3://...`) that every worker reads.
 
 The files live only for one run (`load` removes them), so they are written in Arrow's own IPC file
-format, uncompressed, and read back memory-mapped: no encoding or compression work at all. Parquet
-with zstd cost 4 µs per row for each write and read, 12-15 µs per row over a sync's three hand-overs,
-about as much as the mapping itself.
+format, uncompressed, and read back memory-mapped when local: no encoding or compression work at all.
+Parquet with zstd cost 4 µs per row for each write and read, 12-15 µs per row over a sync's three
+hand-overs, about as much as the mapping itself. From an object store a part is fetched whole into
+memory (a part is one bounded batch).
+
+They hold raw rows, personal data included, so they are private and short-lived: locally each file is
+mode 0600 in folders of mode 0700 (an object store's access is the bucket's policy), and a run killed
+before its load leaves files that the retention sweep (`sweep`, run by the first writer of each task
+process) removes once they are older than `ETL_RUNFILES_RETENTION_H` hours (default 48).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import re
-import shutil
+import time
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 
 import pyarrow as pa
 
-from etl.config.loader import PROJECT_ROOT
+from etl import staging
+from etl.staging import StagingPath, data_dir
 
+__all__ = ["SUFFIX", "PartWriter", "data_dir", "entity_dir", "part_paths", "read_part", "read_parts",
+           "read_result", "remove", "retention_hours", "runs_root", "sweep", "write_parts", "write_result"]
+
+log = logging.getLogger("etl.runfiles")
 SUFFIX = ".arrow"
+RETENTION_ENV = "ETL_RUNFILES_RETENTION_H"
+DEFAULT_RETENTION_H = 48.0
+_last_sweep = 0.0  # monotonic time of this process's last sweep
+SWEEP_EVERY_S = 3600.0
 
 
-def data_dir() -> Path:
-    return Path(os.environ.get("ETL_DATA_DIR", PROJECT_ROOT / "var"))
+def runs_root() -> StagingPath:
+    return staging.root() / "runs"
 
 
-def entity_dir(pipeline: str, run_id: str, entity: str) -> Path:
+def entity_dir(pipeline: str, run_id: str, entity: str) -> StagingPath:
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)
-    return data_dir() / "runs" / pipeline / safe / entity
+    return runs_root() / pipeline / safe / entity
 
 
 class PartWriter:
     """Writes numbered Arrow IPC parts into a fresh folder (a retried task starts clean)."""
 
-    def __init__(self, folder: Path):
-        if folder.exists():
-            shutil.rmtree(folder)
-        folder.mkdir(parents=True)
+    def __init__(self, folder: StagingPath):
+        maybe_sweep()
+        staging.remove_tree(folder)
+        staging.mkdirs(folder, private=True)
         self.folder, self.files, self.rows = folder, 0, 0
 
     def write(self, batch: pa.Table, name: str | None = None) -> None:
-        with pa.OSFile(str(self.folder / (name or f"part-{self.files:05d}{SUFFIX}")), "wb") as sink:
-            with pa.ipc.new_file(sink, batch.schema) as writer:
-                writer.write_table(batch)
+        path = self.folder / (name or f"part-{self.files:05d}{SUFFIX}")
+        if staging.is_local(path):
+            # created 0600 before any byte is written; OSFile's truncating open keeps the mode
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+            with pa.OSFile(str(path), "wb") as sink:
+                _write_ipc(sink, batch)
+        else:
+            sink = pa.BufferOutputStream()
+            _write_ipc(sink, batch)
+            path.write_bytes(sink.getvalue().to_pybytes())
         self.files += 1
-        # The batch is on disk and about to be dropped: hand the allocator's cached pages back to the
+        # The batch is stored and about to be dropped: hand the allocator's cached pages back to the
         # OS (Arrow's mimalloc pool keeps them otherwise, +50-130 MB of RSS per step; costs < 1 ms).
         pa.default_memory_pool().release_unused()
         self.rows += batch.num_rows
 
 
-def write_parts(folder: Path, batches: Iterable[pa.Table]) -> tuple[int, int]:
+def _write_ipc(sink, batch: pa.Table) -> None:
+    with pa.ipc.new_file(sink, batch.schema) as writer:
+        writer.write_table(batch)
+
+
+def write_parts(folder: StagingPath, batches: Iterable[pa.Table]) -> tuple[int, int]:
     """Replace `folder` with one Arrow IPC file per batch; return (files, rows)."""
     writer = PartWriter(folder)
     for batch in batches:
@@ -62,35 +94,97 @@ def write_parts(folder: Path, batches: Iterable[pa.Table]) -> tuple[int, int]:
     return writer.files, writer.rows
 
 
-def part_paths(folder: Path) -> list[Path]:
-    return sorted(folder.glob(f"part-*{SUFFIX}")) if folder.exists() else []
+def part_paths(folder: StagingPath) -> list[StagingPath]:
+    names = sorted(e.name for e in staging.listing(folder)
+                   if e.name.startswith("part-") and e.name.endswith(SUFFIX))
+    return [folder / name for name in names]
 
 
-def read_part(path: Path) -> pa.Table:
-    """One part, memory-mapped: the table's buffers are the file's pages, nothing is copied."""
-    with pa.memory_map(str(path)) as source:
-        return pa.ipc.open_file(source).read_all()
+def read_part(path: StagingPath) -> pa.Table:
+    """One part; local parts memory-mapped (the table's buffers are the file's pages, nothing is copied)."""
+    if staging.is_local(path):
+        with pa.memory_map(str(path)) as source:
+            return pa.ipc.open_file(source).read_all()
+    return pa.ipc.open_file(pa.py_buffer(path.read_bytes())).read_all()
 
 
-def read_parts(folder: Path) -> Iterator[tuple[Path, pa.Table]]:
+def read_parts(folder: StagingPath) -> Iterator[tuple[StagingPath, pa.Table]]:
     for path in part_paths(folder):
         yield path, read_part(path)
 
 
 def remove(pipeline: str, run_id: str, entity: str) -> None:
-    shutil.rmtree(entity_dir(pipeline, run_id, entity), ignore_errors=True)
+    folder = entity_dir(pipeline, run_id, entity)
+    staging.remove_tree(folder)
+    if staging.is_local(folder):  # the run's folder too once its last entity is gone (not if others remain)
+        with contextlib.suppress(OSError):
+            os.rmdir(folder.parent)
 
 
-def write_result(folder: Path, step: str, result: dict) -> None:
+def write_result(folder: StagingPath, step: str, result: dict) -> None:
     """A step's small result (JSON) beside its parts, written once the step finished: a retried task
-    resumes after the last step that left one. A half-written file reads as missing (the step reruns)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{step}.json").write_text(json.dumps(result))
+    resumes after the last step that left one. Written whole (temp + rename, or one PUT): a reader never
+    sees half a file."""
+    staging.mkdirs(folder, private=True)
+    staging.write_atomic(folder / f"{step}.json", json.dumps(result).encode(), private=True)
 
 
-def read_result(folder: Path, step: str) -> dict | None:
+def read_result(folder: StagingPath, step: str) -> dict | None:
     try:
         value = json.loads((folder / f"{step}.json").read_text())
     except (OSError, ValueError):
         return None
     return value if isinstance(value, dict) else None
+
+
+# ------------------------------------------------------------------------------------------- retention
+
+
+def retention_hours() -> float:
+    raw = os.environ.get(RETENTION_ENV, "")
+    try:
+        hours = float(raw) if raw.strip() else DEFAULT_RETENTION_H
+    except ValueError:
+        raise ValueError(f"{RETENTION_ENV}={raw!r} is not a number of hours") from None
+    if hours <= 0:
+        raise ValueError(f"{RETENTION_ENV} must be > 0 hours, not {raw!r}")
+    return hours
+
+
+def sweep(now: float | None = None, hours: float | None = None) -> list[str]:
+    """Remove the run folders (`<pipeline>/<run id>`) whose newest file is older than the retention:
+    what a killed or abandoned run left behind. Returns them as `pipeline/run`, oldest first."""
+    cutoff_ns = int(((now if now is not None else time.time()) - 3600 * (hours or retention_hours())) * 1e9)
+    base = runs_root()
+    newest: dict[str, int] = {}
+    for relative, mtime_ns in staging.walk_files(base):
+        parts = relative.replace(os.sep, "/").split("/")
+        if len(parts) >= 3:  # pipeline/run/...file
+            run = "/".join(parts[:2])
+            newest[run] = max(newest.get(run, 0), mtime_ns)
+    if staging.is_local(base) and base.is_dir():  # an empty run folder counts by its own time
+        for run_dir in base.glob("*/*"):
+            with contextlib.suppress(OSError):
+                run = f"{run_dir.parent.name}/{run_dir.name}"
+                newest[run] = max(newest.get(run, 0), run_dir.stat().st_mtime_ns)
+    expired = sorted((ns, run) for run, ns in newest.items() if ns < cutoff_ns)
+    for _, run in expired:
+        pipeline, run_dir = run.split("/")
+        staging.remove_tree(base / pipeline / run_dir)
+    return [run for _, run in expired]
+
+
+def maybe_sweep() -> None:
+    """`sweep` at most once an hour per process; a failure to sweep never fails the task that writes."""
+    global _last_sweep
+    if _last_sweep and time.monotonic() - _last_sweep < SWEEP_EVERY_S:
+        return
+    _last_sweep = time.monotonic()
+    try:
+        removed = sweep()
+    except Exception as exc:  # noqa: BLE001 - housekeeping must not break a run
+        log.warning("run-file retention sweep failed: %s", exc)
+        return
+    if removed:
+        log.info("removed the expired run files of %d run(s): %s", len(removed), ", ".join(removed[:10]))
+

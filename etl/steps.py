@@ -22,8 +22,9 @@ from etl.load import audit, ledger
 from etl.load.merge import ensure_target, merge_stage, stage_batches
 from etl.load.warehouse import transaction
 from etl.ops import progress
-from etl.quality import quarantine
+from etl.quality import cursor, quarantine
 from etl.quality.quarantine import DataQualityError
+from etl.redact import scrub
 from etl.results import Extracted, Loaded, RunContext, Transformed, Validated
 from etl.sources.base import ExtractStats
 from etl.sources.factory import open_source
@@ -49,6 +50,7 @@ def audited(step):
         try:
             return step(entity, ctx, *args, **kwargs)
         except Exception as exc:
+            scrub(exc)
             message = f"{step.__name__} failed: {type(exc).__name__}: {exc}"
             try:
                 audit.mark_failed(ctx.run_id, entity.pipeline, entity.entity, message, ctx.warehouse_url)
@@ -117,19 +119,22 @@ def validate(entity: Entity, ctx: RunContext, extracted: Extracted) -> Validated
     q_out = runfiles.PartWriter(_folder(entity, ctx, "quarantine"))
     failures: list[str] = []
     dq_seconds = 0.0
+    clock = audit.now_utc()  # the run's clock: a cursor beyond it (plus the skew) is not believed
+    vouched: str | None = None
     for path, mapped in runfiles.read_parts(mapped_folder):
-        part = quarantine.split(entity, suite, mapped, runfiles.read_part(raw_folder / path.name))
+        part = quarantine.split(entity, suite, mapped, runfiles.read_part(raw_folder / path.name), clock)
         valid_out.write(part.valid)
         for refused in part.refused:
             q_out.write(refused)
         failures.extend(part.table_failures)
         dq_seconds += part.seconds
+        vouched = cursor.later(vouched, part.watermark, entity)
     quarantine.check_table(entity, extracted.extracted, valid_out.rows, q_out.rows, failures)
     seconds = time.monotonic() - started
     log.info("%s.%s validate: %d valid, %d quarantined, suite %s, %.2fs", entity.system, entity.entity,
              valid_out.rows, q_out.rows, suite.get("name"), seconds)
     return Validated(valid=valid_out.rows, quarantined=q_out.rows, dq_seconds=round(dq_seconds, 3),
-                     seconds=round(seconds, 3))
+                     seconds=round(seconds, 3), watermark_to=vouched)
 
 
 @audited
@@ -138,7 +143,7 @@ def load(entity: Entity, ctx: RunContext, extracted: Extracted, transformed: Tra
     """Merge valid rows, store quarantine, advance the watermark and close the audit row: one transaction."""
     started = time.monotonic()
     valid_folder, q_folder = _folder(entity, ctx, "valid"), _folder(entity, ctx, "quarantine")
-    watermark = extracted.watermark_to
+    watermark = vouched_watermark(entity, extracted, validated)
     with transaction(ctx.warehouse_url) as conn:
         audit.ensure_control_tables(conn)
         if ensure_target(conn, entity) and entity.extras == "keep":
@@ -172,6 +177,15 @@ def _after_commit(entity: Entity, ctx: RunContext) -> None:
     if runfiles.read_result(runfiles.entity_dir(entity.pipeline, ctx.run_id, entity.entity), "extract"):
         ledger.release_files(entity, ctx.run_id, ctx.warehouse_url)
         runfiles.remove(entity.pipeline, ctx.run_id, entity.entity)
+
+
+def vouched_watermark(entity: Entity, extracted: Extracted, validated: Validated) -> str | None:
+    """Where the next run starts: the previous watermark, moved to the largest cursor among the rows
+    this load writes (quarantined and filtered rows, and cursors in the future, never move it). A
+    source without a cursor field keeps what its extract reported (None, or its own state)."""
+    if cursor.cursor_field(entity) is None or getattr(entity.source, "window", None):
+        return extracted.watermark_to  # a windowed read keeps no watermark (it reads its data interval)
+    return cursor.later(extracted.watermark_from, validated.watermark_to, entity)
 
 
 def check_invariant(entity: Entity, totals: dict[str, int]) -> None:

@@ -6,6 +6,7 @@ deep-merged under each entity before validation, so an entity states only what d
 
 from __future__ import annotations
 
+import graphlib
 import os
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -117,6 +118,10 @@ def load_system(folder: Path, strict: bool = True) -> SystemConfig:
         raise MappingError(f"{sys_path}: missing; every mappings/<system>/ folder needs a {SYSTEM_FILE}")
     sys_data, sys_lines = _read_yaml(sys_path)
     sys_data.setdefault("system", folder.name)
+    if sys_data["system"] != folder.name:  # the folder names the DAG, `system:` the tables: never two names
+        raise MappingError(f"{sys_path}:{sys_lines.get(('system',), 1)}: system: {sys_data['system']!r} but the "
+                           f"folder is {folder.name!r}; the folder name is the system's name: rename the folder "
+                           "or change (or drop) `system:`")
     try:
         system = System.model_validate(sys_data)
     except ValidationError as exc:
@@ -150,35 +155,39 @@ def dependency_order(entities: dict[str, Entity], paths: dict[str, Path],
                      problems: dict[str, list[str]], broken: Collection[str] = ()) -> dict[str, Entity]:
     """The entities with every `depends_on` before its dependants (file order otherwise), so an
     in-process run of `cfg.entities` in order loads e.g. fx_rates before the orders it converts.
-    A dependency on a `broken` entity is kept (its task fails, so the dependant waits upstream_failed)."""
-    ordered: dict[str, Entity] = {}
-    visiting: list[str] = []
+    A dependency on a `broken` entity is kept (its task fails, so the dependant waits upstream_failed).
+    An unknown dependency, or every entity on a cycle, is reported in `problems` with its file and line."""
 
     def where(name: str) -> str:  # read the file again only to point at a problem
         return f"{paths[name]}:{_read_yaml(paths[name])[1].get(('depends_on',), 1)}: depends_on"
 
-    def visit(name: str) -> None:
-        if name in ordered:
-            return
-        if name in visiting:
-            cycle = " -> ".join([*visiting[visiting.index(name):], name])
-            problems.setdefault(name, []).append(f"{where(name)}: cycle {cycle}")
-            return
-        visiting.append(name)
-        for dep in entities[name].depends_on:
-            if dep in entities:
-                visit(dep)
-            elif dep not in broken:
-                known = ", ".join(sorted(entities))
-                problems.setdefault(name, []).append(
-                    f"{where(name)}: no entity {dep!r} in this system; known: {known}")
-        visiting.pop()
-        ordered.setdefault(name, entities[name])
-
-    for name in entities:
-        visit(name)
+    known = ", ".join(sorted(entities))
+    for name, entity in entities.items():
+        for dep in entity.depends_on:
+            if dep not in entities and dep not in broken:
+                problems.setdefault(name, []).append(f"{where(name)}: no entity {dep!r} in this system; known: {known}")
+    graph = {name: [d for d in e.depends_on if d in entities] for name, e in entities.items()}
+    while True:
+        sorter = graphlib.TopologicalSorter(graph)
+        try:
+            sorter.prepare()
+            break
+        except graphlib.CycleError as exc:
+            cycle = exc.args[1][:-1][::-1]  # graphlib walks dependants; read it as "a depends on b"
+            first = cycle.index(min(cycle))
+            cycle = cycle[first:] + cycle[:first]
+            text = " -> ".join([*cycle, cycle[0]])
+            for name in cycle:  # every file on the cycle is named; none of them can run
+                problems.setdefault(name, []).append(f"{where(name)}: cycle {text}")
+                graph.pop(name)
+            graph = {n: [d for d in deps if d in graph] for n, deps in graph.items()}
+    position = {name: i for i, name in enumerate(entities)}
+    ordered: dict[str, Entity] = {}
+    while sorter.is_active():
+        for name in sorted(sorter.get_ready(), key=position.__getitem__):
+            ordered[name] = entities[name]
+            sorter.done(name)
     return ordered
-
 
 
 def load_entity(path: Path, system: System, inherited: tuple[Path, dict] | None = None) -> Entity:

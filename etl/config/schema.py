@@ -63,6 +63,9 @@ class Incremental(Strict):
                           "datetime"] = "iso"
     lag_s: int = Field(0, ge=0)  # re-read this many seconds before the watermark (late writers)
     initial: str | None = None  # first-ever run starts here (ISO timestamp); None = everything
+    # how far the source's clock may run ahead of ours: a cursor later than the run's clock plus this is
+    # not a real change time and is quarantined (rule cursor_future) instead of moving the watermark
+    clock_skew_s: int = Field(300, ge=0, le=7 * 86400)
 
 
 class Restart(Strict):
@@ -78,6 +81,9 @@ class Restart(Strict):
         if not self.status and not self.body_contains:
             raise ValueError("restart_on needs 'status' and/or 'body_contains' (what an expired cursor looks like)")
         return self
+
+
+DEFAULT_MAX_RECORDS = 20_000_000  # a REST walk bigger than this needs source.max_pages set on purpose
 
 
 class RestSource(Strict):
@@ -97,8 +103,19 @@ class RestSource(Strict):
     incremental: Incremental | None = None
     timeout_s: float = Field(30.0, gt=0)
     retry: Retry = Retry()
-    max_pages: int = Field(1_000_000, ge=1)  # hard stop: a runaway pagination fails loudly
+    # Bounds of one walk; past any of them the run fails loudly (etl.sources.pagination). Defaults fit
+    # the source: max_pages from page_size (DEFAULT_MAX_RECORDS records), 6 hours of wall time, and
+    # 3 pages in a row that hold no records yet point at a next page (a source sending fresh cursors
+    # forever).
+    max_pages: int | None = Field(None, ge=1)
+    max_seconds: float = Field(6 * 3600, gt=0, le=7 * 86400)
+    max_empty_pages: int = Field(3, ge=0, le=1000)
     batch_rows: int = Field(50_000, ge=1)  # rows per Arrow batch handed downstream
+
+    @property
+    def page_limit(self) -> int:
+        """`max_pages`, or by default enough pages for DEFAULT_MAX_RECORDS records (at least 1,000)."""
+        return self.max_pages or max(1_000, -(-DEFAULT_MAX_RECORDS // self.page_size))
 
     @model_validator(mode="after")
     def _templates(self) -> RestSource:
@@ -559,7 +576,8 @@ class System(Strict):
     """`mappings/<system>/_system.yml`: what every entity of one source system shares."""
 
     system: str
-    description: str = ""
+    description: str = ""  # one line: the DAG's description
+    doc: str = ""  # Markdown for the DAG's page in the UI (what operators should know), after the description
     schedule: Schedule = Schedule()
     defaults: dict[str, Any] = {}  # deep-merged under every entity file (e.g. source.connection)
     tags: list[str] = []

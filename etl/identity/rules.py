@@ -8,11 +8,11 @@ per-pair score: a reviewer reads `rule` to know why two records were linked.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 
 import pyarrow as pa
 
+from etl.transform.normalise import fold_accents
 from etl.transform.registry import FUNCTIONS
 
 
@@ -42,39 +42,25 @@ PERSON_RULES = (
 
 ALL_RULES = (OVERRIDE, *CUSTOMER_RULES, *PERSON_RULES)
 
-# Letters NFKD does not decompose into a base letter plus accent.
-_ASCII = str.maketrans({"ø": "o", "Ø": "O", "ł": "l", "Ł": "L", "ß": "ss", "æ": "ae", "Æ": "AE",
-                        "œ": "oe", "Œ": "OE", "đ": "d", "Đ": "D", "þ": "th", "ı": "i"})
 # Mailbox providers: a shared e-mail domain says nothing about which company someone works for.
 FREE_MAIL = frozenset({"gmail.com", "googlemail.com", "yahoo.com", "hotmail.com", "outlook.com",
                        "live.com", "aol.com", "icloud.com", "gmx.de", "gmx.net", "web.de", "mail.ru",
                        "qq.com", "163.com"})
 
 
-def fold(text: str | None) -> str | None:
-    """Accents off, for comparison only: 'Gonçalves' -> 'Goncalves'."""
-    if text is None:
-        return None
-    plain = unicodedata.normalize("NFKD", text.translate(_ASCII))
-    return "".join(c for c in plain if not unicodedata.combining(c))
-
-
 def company_keys(names: list[str | None]) -> list[str | None]:
-    """The registered `company_key` (the one stg_crm__companies.name_key uses), on accent-folded names.
-
-    Folding first matters: company_key's regex keeps ASCII word characters only, so it would turn
-    'Bólido' into 'b lido' on one side and 'Bolido' into 'bolido' on the other.
-    """
+    """The registered `company_key`, the very function that fills stg_crm__companies.name_key (it folds
+    accents with `fold_accents` itself), so a key computed here equals the stored one."""
     if not names:
         return []
-    return FUNCTIONS["company_key"](pa.array([fold(n) for n in names], pa.string())).to_pylist()
+    return FUNCTIONS["company_key"](pa.array(names, pa.string())).to_pylist()
 
 
 def person_name_key(name: str | None) -> str | None:
     """'  Hannah  Gutiérrez ' -> 'hannah gutierrez'; None when nothing is left."""
     if not name:
         return None
-    key = re.sub(r"[^a-z0-9]+", " ", (fold(name) or "").lower()).strip()
+    key = re.sub(r"[^a-z0-9]+", " ", (fold_accents(name) or "").lower()).strip()
     return key or None
 
 

@@ -14,7 +14,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from etl import state
+from etl.layers import expose, qualified
 from etl.load.warehouse import dialect_of, transaction
+from etl.redact import redact
 
 COUNTS = ("extracted", "filtered", "quarantined", "inserted", "updated", "unchanged")
 
@@ -23,12 +25,12 @@ def _ddl(dialect: str) -> list[str]:
     text, ts, js = ("TEXT", "TIMESTAMP", "JSONB") if dialect == "postgresql" else ("VARCHAR", "TIMESTAMP", "JSON")
     counts = ", ".join(f"{c} BIGINT" for c in COUNTS)
     return [
-        f"""CREATE TABLE IF NOT EXISTS etl_runs (
+        f"""CREATE TABLE IF NOT EXISTS {qualified("etl_runs")} (
             run_id {text} NOT NULL, pipeline {text} NOT NULL, entity {text} NOT NULL, status {text} NOT NULL,
             started_at {ts}, finished_at {ts}, watermark_from {text}, watermark_to {text}, {counts},
             pages BIGINT, seconds DOUBLE PRECISION, error {text},
             PRIMARY KEY (run_id, pipeline, entity))""",
-        f"""CREATE TABLE IF NOT EXISTS etl_quarantine (
+        f"""CREATE TABLE IF NOT EXISTS {qualified("etl_quarantine")} (
             run_id {text} NOT NULL, pipeline {text} NOT NULL, entity {text} NOT NULL, primary_key {text},
             failed_rule {text}, reason {text}, record {js}, quarantined_at {ts},
             replayed_at {ts}, replay_run_id {text}, replay_outcome {text})""",
@@ -41,6 +43,8 @@ def _ddl(dialect: str) -> list[str]:
 def ensure_control_tables(conn: Connection) -> None:
     for stmt in _ddl(dialect_of(str(conn.engine.url))):
         conn.execute(sa.text(stmt))
+    for table in ("etl_runs", "etl_quarantine"):
+        expose(conn, table, replace=False)
     state.ensure_state_tables(conn)
 
 
@@ -117,5 +121,5 @@ def mark_failed(run_id: str, pipeline: str, entity: str, error: str, url: str | 
                 "VALUES (:r, :p, :e, 'failed', :t, :t, :err) ON CONFLICT (run_id, pipeline, entity) "
                 "DO UPDATE SET status = 'failed', finished_at = excluded.finished_at, error = excluded.error"
             ),
-            {"r": run_id, "p": pipeline, "e": entity, "t": now_utc(), "err": error[:4000]},
+            {"r": run_id, "p": pipeline, "e": entity, "t": now_utc(), "err": redact(error)[:4000]},
         )

@@ -17,7 +17,9 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from etl.layers import expose, qualified
 from etl.load.warehouse import dialect_of, existing_columns
+from etl.redact import redact
 from etl.state import PUSH_STATE_TABLE, ensure_push_state
 
 RUNS, REJECTS = "etl_push_runs", "etl_push_rejects"
@@ -29,11 +31,11 @@ def _ddl(dialect: str) -> list[str]:
     text, js = ("TEXT", "JSONB") if dialect == "postgresql" else ("VARCHAR", "JSON")
     counts = ", ".join(f"{c} BIGINT" for c in COUNTS)
     return [
-        f"""CREATE TABLE IF NOT EXISTS {RUNS} (
+        f"""CREATE TABLE IF NOT EXISTS {qualified(RUNS)} (
             run_id {text} NOT NULL, sync {text} NOT NULL, target {text}, mode {text}, status {text} NOT NULL,
             dry_run BOOLEAN, started_at TIMESTAMP, finished_at TIMESTAMP, {counts}, requests BIGINT,
             seconds DOUBLE PRECISION, error {text}, PRIMARY KEY (run_id, sync))""",
-        f"""CREATE TABLE IF NOT EXISTS {REJECTS} (
+        f"""CREATE TABLE IF NOT EXISTS {qualified(REJECTS)} (
             run_id {text} NOT NULL, sync {text} NOT NULL, key {text}, reason {text}, payload {js},
             rejected_at TIMESTAMP)""",
     ]
@@ -43,12 +45,15 @@ def ensure_push_tables(conn: Connection) -> None:
     dialect = dialect_of(str(conn.engine.url))
     for stmt in _ddl(dialect):
         conn.execute(sa.text(stmt))
+    for table in (RUNS, REJECTS):
+        expose(conn, table, replace=False)
     ensure_push_state(conn)
     text = "TEXT" if dialect == "postgresql" else "VARCHAR"
     if "rejected_hash" not in existing_columns(conn, STATE):  # a state table from before refusals were kept
         conn.execute(sa.text(f"ALTER TABLE {STATE} ALTER COLUMN hash DROP NOT NULL"))
         conn.execute(sa.text(f"ALTER TABLE {STATE} ADD COLUMN rejected_hash BIGINT"))
         conn.execute(sa.text(f"ALTER TABLE {STATE} ADD COLUMN rejected_reason {text}"))
+        expose(conn, STATE)
 
 
 def now_utc() -> dt.datetime:
@@ -96,7 +101,7 @@ def finish_run(conn: Connection, run_id: str, sync: str, status: str, requests: 
     conn.execute(sa.text(f"UPDATE {RUNS} SET status = :st, finished_at = :t, requests = :q, seconds = :sec, "
                          "error = :e WHERE run_id = :r AND sync = :s"),
                  {"st": status, "t": now_utc(), "q": requests, "sec": round(seconds, 3),
-                  "e": error[:4000] if error else None, "r": run_id, "s": sync})
+                  "e": redact(error)[:4000] if error else None, "r": run_id, "s": sync})
 
 
 def reject(conn: Connection, run_id: str, sync: str, rows: list[tuple[str, str, str]]) -> None:
@@ -104,5 +109,5 @@ def reject(conn: Connection, run_id: str, sync: str, rows: list[tuple[str, str, 
     if rows:
         conn.execute(sa.text(f"INSERT INTO {REJECTS} (run_id, sync, key, reason, payload, rejected_at) "
                              "VALUES (:r, :s, :k, :why, :p, :t)"),
-                     [{"r": run_id, "s": sync, "k": k, "why": why[:2000], "p": p, "t": now_utc()}
+                     [{"r": run_id, "s": sync, "k": k, "why": redact(why)[:2000], "p": p, "t": now_utc()}
                       for k, why, p in rows])

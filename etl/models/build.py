@@ -1,23 +1,28 @@
 """Build the core and mart tables from `etl/models/sql/<layer>/<name>.sql`, in dependency order.
 
 A model file is one SELECT under a comment header in YAML (description, grain, columns). A model
-depends on every other model whose name it mentions, so no `ref()` syntax is needed; a cycle or an
-unknown layer is an error. Every model is dropped and recreated as a table (`CREATE TABLE ... AS`), all
-in one transaction: analysts see the old tables or the new ones, never a half-built mix. The SQL is
-written once for DuckDB and PostgreSQL: only functions and spellings both accept.
+depends on every other model it reads as a table (sqlglot's table references, CTE names excepted), so
+no `ref()` syntax is needed and a column or alias that happens to share a model's name is no
+dependency; a cycle (every file on it named) or an unknown layer is an error. Every model is dropped
+and recreated as a table (`CREATE TABLE ... AS`), all in one transaction: analysts see the old tables
+or the new ones, never a half-built mix. The SQL is written once for DuckDB and PostgreSQL: only
+functions and spellings both accept.
 """
 
 from __future__ import annotations
 
+import graphlib
 import logging
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
+import sqlglot
 import yaml
+from sqlglot import exp
 
+from etl.layers import expose, qualified
 from etl.load.warehouse import quote, transaction
 from etl.models.access import comment_columns, comment_staging, grant_analyst
 from etl.models.conform import conformed_models
@@ -100,33 +105,43 @@ def discover(sql_dir: Path = SQL_DIR) -> dict[str, Model]:
         models[name] = model
     names = set(models)
     for name, m in models.items():
-        refs = {w for w in re.findall(r"\b[a-z_][a-z0-9_]*\b", _strip_comments(m.sql)) if w in names} - {name}
+        refs = (_tables_read(m) & names) - {name}
         models[name] = Model(**{**m.__dict__, "depends_on": tuple(sorted(refs))})
     return models
 
 
-def _strip_comments(sql: str) -> str:
-    return re.sub(r"--[^\n]*", "", sql)
+def _tables_read(model: Model) -> set[str]:
+    """The tables a model's SELECT reads (FROM, JOIN, subqueries), not the CTEs it defines itself."""
+    errors = []
+    for dialect in ("postgres", "duckdb"):  # the SQL is written for both; either parser will do
+        try:
+            tree = sqlglot.parse_one(model.sql, read=dialect)
+            break
+        except sqlglot.errors.ParseError as exc:
+            errors.append(str(exc).splitlines()[0])
+    else:
+        raise ModelError(f"{model.path}: the SQL cannot be parsed to find the tables it reads: {errors[0]}")
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    return {table.name for table in tree.find_all(exp.Table)} - ctes
 
 
 def build_order(models: dict[str, Model]) -> list[Model]:
     """Dependencies first; ties in layer order, then by name (a stable order for logs and tests)."""
+    sorter = graphlib.TopologicalSorter({name: m.depends_on for name, m in models.items()})
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as exc:
+        cycle = exc.args[1][:-1][::-1]  # graphlib walks dependants; read it as "a reads b"
+        first = cycle.index(min(cycle))
+        cycle = cycle[first:] + cycle[:first]
+        files = ", ".join(str(models[n].path) for n in cycle)
+        raise ModelError(f"{models[cycle[0]].path}: dependency cycle {' -> '.join([*cycle, cycle[0]])} "
+                         f"(files: {files})") from None
     ordered: list[Model] = []
-    state: dict[str, str] = {}
-
-    def visit(name: str, path: list[str]) -> None:
-        if state.get(name) == "done":
-            return
-        if state.get(name) == "visiting":
-            raise ModelError(f"{models[name].path}: dependency cycle {' -> '.join([*path, name])}")
-        state[name] = "visiting"
-        for dep in models[name].depends_on:
-            visit(dep, [*path, name])
-        state[name] = "done"
-        ordered.append(models[name])
-
-    for m in sorted(models.values(), key=lambda m: (LAYERS.index(m.layer), m.name)):
-        visit(m.name, [])
+    while sorter.is_active():
+        for name in sorted(sorter.get_ready(), key=lambda n: (LAYERS.index(models[n].layer), n)):
+            ordered.append(models[name])
+            sorter.done(name)
     for m in ordered:
         if any(LAYERS.index(models[d].layer) > LAYERS.index(m.layer) for d in m.depends_on):
             raise ModelError(f"{m.path}: a {m.layer} model cannot read a later layer "
@@ -148,8 +163,9 @@ def build_models(url: str | None = None, sql_dir: Path = SQL_DIR) -> dict[str, i
                 if model.layer == "history":
                     record_history(conn, model)
                 else:
-                    conn.execute(sa.text(f"DROP TABLE IF EXISTS {quote(model.name)}"))
-                    conn.execute(sa.text(f"CREATE TABLE {quote(model.name)} AS\n{model.sql}"))
+                    conn.execute(sa.text(f"DROP TABLE IF EXISTS {qualified(model.name)}"))
+                    conn.execute(sa.text(f"CREATE TABLE {qualified(model.name)} AS\n{model.sql}"))
+                    expose(conn, model.name)
             except sa.exc.DBAPIError as exc:
                 raise ModelError(f"{model.path}: {type(exc.orig).__name__}: {exc.orig}".strip()) from exc
             comment_columns(conn, model.name, model.columns, model.description)

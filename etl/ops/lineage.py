@@ -45,9 +45,11 @@ def sql_dataset(url: str, table: str):
 
 
 def warehouse_dataset(table: str):
+    """A warehouse table, named with its layer's schema (etl/layers.py)."""
+    from etl.layers import schema_of
     from etl.load.warehouse import warehouse_url
 
-    return sql_dataset(warehouse_url(), table)
+    return sql_dataset(warehouse_url(), table if "." in table else f"{schema_of(table)}.{table}")
 
 
 def http_dataset(base_url: str, path: str):
@@ -56,8 +58,14 @@ def http_dataset(base_url: str, path: str):
     return _dataset(f"{parts.scheme}://{parts.hostname}:{port}", parts.path)
 
 
-def file_dataset(path: Path):
-    return _dataset(f"file://{socket.gethostname()}", str(path.resolve()))
+def file_dataset(path):
+    """A local file (namespace: this host) or an object in a store (namespace: `s3://bucket`)."""
+    if isinstance(path, Path):
+        return _dataset(f"file://{socket.gethostname()}", str(path.resolve()))
+    url = str(path)
+    scheme, _, rest = url.partition("://")
+    bucket, _, key = rest.partition("/")
+    return _dataset(f"{scheme}://{bucket}", key)
 
 
 def _query_tables(query: str) -> list[str]:

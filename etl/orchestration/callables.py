@@ -18,11 +18,11 @@ def _permanent_errors() -> tuple[type[BaseException], ...]:
     from etl.load.warehouse import DistributedDuckDBError
     from etl.quality.suites import SuiteError
     from etl.sources.connections import ConnectionNotFound
-    from etl.sources.http import HttpError
+    from etl.sources.http import HttpError, TlsError
     from etl.sources.pagination import PaginationError
     from etl.steps import DataQualityError, InvariantError
 
-    return (MappingError, SuiteError, ConnectionNotFound, HttpError, PaginationError,
+    return (MappingError, SuiteError, ConnectionNotFound, HttpError, PaginationError, TlsError,
             DataQualityError, InvariantError, DistributedDuckDBError)
 
 
@@ -36,7 +36,9 @@ def fail_fast(fn):
         except _permanent_errors() as exc:
             from airflow.sdk.exceptions import AirflowFailException
 
-            raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+            from etl.redact import redact
+
+            raise AirflowFailException(redact(f"{type(exc).__name__}: {exc}")) from exc
 
     return wrapper
 

@@ -1,4 +1,6 @@
-"""Build one `<system>_sync` DAG from `mappings/<system>/`: one task per entity file, then `summary`.
+"""Build one `<system>_sync` DAG from `mappings/<system>/`: one task per entity file, then `summary`; and
+every such DAG at once (`build_sync_dags`, what `dags/syncs.py` calls), so a new system is a folder of
+YAML, no Python.
 
 Each entity's task runs extract -> transform -> validate -> load in one process; the rows wait between
 the steps in run-scoped Arrow IPC files (`etl.runfiles`), so a retry resumes where the last try
@@ -9,6 +11,7 @@ per target table so downstream DAGs can run on data instead of the clock.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from airflow.sdk import DAG, Asset, TaskGroup, get_current_context, task
 
@@ -16,7 +19,9 @@ from etl.config.loader import load_system, mappings_dir
 from etl.ops.notify import alert_notifier
 from etl.orchestration.assets import asset_for, source_assets
 
-__all__ = ["DEFAULT_ARGS", "asset_for", "build_dag", "source_assets"]
+__all__ = ["DEFAULT_ARGS", "asset_for", "build_dag", "build_sync_dags", "source_assets"]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_ARGS = {
     "owner": "data-engineering",
@@ -147,12 +152,12 @@ def build_dag(system: str, doc_md: str | None = None, schedule=None) -> DAG:
     try:
         cfg = load_system(mappings_dir() / system, strict=False)
     except MappingError as exc:
-        return _broken_system_dag(system, str(exc), doc_md)
+        return _broken_system_dag(system, str(exc), doc_md or _BROKEN_DOC.format(system=system))
     sched = cfg.system.schedule
     dag = DAG(
         dag_id=f"{system}_sync",
         description=cfg.system.description or f"Sync {system} into the warehouse",
-        doc_md=doc_md,
+        doc_md=doc_md or system_doc(cfg),
         schedule=schedule if schedule is not None else _schedule(cfg),
         start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
         catchup=sched.catchup,
@@ -168,3 +173,56 @@ def build_dag(system: str, doc_md: str | None = None, schedule=None) -> DAG:
                 tasks[dep] >> tasks[name]
         list(tasks.values()) >> _summary_task(system)
     return dag
+
+
+_BROKEN_DOC = """# {system}_sync
+
+`mappings/{system}/_system.yml` has errors, so this DAG holds one `config` task that fails with them
+(file, line, setting). Fix the file; the next parse of the DAG folder builds the real DAG.
+"""
+
+
+def system_doc(cfg) -> str:
+    """The DAG's page in the UI, from `_system.yml` (`description`, then the free-form `doc`) and the
+    entity files, so a system copied from presets/ documents itself without a Python file."""
+    system = cfg.system
+    sched = system.schedule
+    when = f"`{sched.cron}` ({sched.timezone})" if sched.cron else "no clock schedule"
+    if sched.on_file:
+        when += f", and within seconds of a file matching `{sched.on_file}` landing"
+    entities = ", ".join(f"`{name}`" for name in cfg.entities) or "none yet"
+    parts = [f"# {system.system}_sync", system.description, system.doc.strip(),
+             f"Entities (one YAML file each in `{cfg.folder.name}/` of the mappings folder): {entities}. "
+             f"Runs: {when}.",
+             "Every load writes its audit row to `etl_runs` (rows extracted / filtered / quarantined / "
+             "inserted / updated / unchanged, watermark) and refused rows to `etl_quarantine`, with the reason."]
+    return "\n\n".join(p for p in parts if p)
+
+
+def build_sync_dags() -> dict[str, DAG]:
+    """`<system>_sync` for every system folder under the mappings folder (one holding `_system.yml`;
+    `models/`, `identity/` and the like are not systems), by dag_id.
+
+    Each folder is built on its own: whatever breaks one (a broken `_system.yml`, or an error nobody
+    foresaw) becomes that DAG's failing `config` task, and every other DAG is still built."""
+    from etl.config.loader import system_folders
+
+    root = mappings_dir()  # the tasks read the same setting when they run
+    if not root.is_dir():
+        raise FileNotFoundError(f"ETL_MAPPINGS_DIR={root}: no such folder, so there are no systems to sync")
+    dags: dict[str, DAG] = {}
+    for folder in system_folders(root):
+        system = folder.name
+        try:
+            dag = build_dag(system)
+        except Exception as exc:  # isolation: one folder's surprise must not take the others down
+            log.exception("building %s_sync failed", system)
+            try:
+                dag = _broken_system_dag(system, f"{folder}: {type(exc).__name__}: {exc}",
+                                         _BROKEN_DOC.format(system=system))
+            except Exception:  # e.g. a folder name Airflow refuses as a dag_id
+                log.exception("skipping %s: no DAG can be built for it", folder)
+                continue
+        dags[dag.dag_id] = dag
+    return dags
+

@@ -20,42 +20,29 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
-import os
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-Signature = tuple[int, int]  # (size, mtime_ns)
+Signature = tuple  # (size, mtime_ns, tag): tag is an object store's ETag ("" locally)
 MAX_NAMES_IN_EVENT = 50
 
 
-def resolve_folder(folder: str) -> Path:
-    """A landing folder as the pipeline resolves it: relative paths are under ETL_DATA_DIR."""
-    from etl.runfiles import data_dir
+def resolve_folder(folder: str):
+    """A landing folder as the pipeline resolves it: relative paths are in the staging location
+    (`ETL_STAGING_URL`: a local folder, or an object store that the triggerer lists afresh each poll)."""
+    from etl.staging import resolve
 
-    path = Path(folder).expanduser()
-    return path if path.is_absolute() else data_dir() / path
+    return resolve(folder)
 
 
 def scan(folder: str, pattern: str) -> dict[str, Signature]:
     """Regular, non-hidden files in `folder` matching `pattern`, with their signature."""
-    found: dict[str, Signature] = {}
-    try:
-        entries = list(os.scandir(resolve_folder(folder)))
-    except FileNotFoundError:
-        return found
-    for entry in entries:
-        if entry.name.startswith(".") or not fnmatch.fnmatchcase(entry.name, pattern):
-            continue
-        try:
-            if entry.is_file():
-                info = entry.stat()
-                found[entry.name] = (info.st_size, info.st_mtime_ns)
-        except FileNotFoundError:  # moved away between listing and stat
-            continue
-    return found
+    from etl.staging import listing
+
+    return {e.name: (e.size, e.mtime_ns, e.tag) for e in listing(resolve_folder(folder))
+            if fnmatch.fnmatchcase(e.name, pattern)}
 
 
 class ArrivalTracker:

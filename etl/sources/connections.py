@@ -6,22 +6,20 @@ encodings (URI or JSON), so the same code runs in unit tests, in the benchmark a
 Only when the variable is absent, and only inside a process that already runs Airflow (a task), do we
 ask Airflow's task SDK (`airflow.sdk.BaseHook.get_connection`).
 
-The URI rules mirror `airflow.sdk.definitions.connection.Connection.from_uri` (percent-decoded parts,
-`postgresql` → `postgres`, `-` → `_` in the type, query parameters become `extra` unless a single
-`__extra__` parameter carries the extra as JSON, `http://https://host` keeps the inner scheme on the
-host) so a value that works in Airflow works here, and vice versa.
+Both encodings are parsed by Airflow's own `airflow.sdk.Connection` (`from_uri`, `from_json`: no
+metadata database involved), so a value means here exactly what it means to Airflow: percent-decoded
+parts, `postgresql` -> `postgres`, query parameters as `extra` unless `__extra__` carries it as JSON,
+`http://https://host` keeping the inner scheme on the host. The result is copied into `ConnectionInfo`,
+the typed, secret-masking view sources use. Airflow is imported only when a connection is parsed.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
 
-EXTRA_KEY = "__extra__"
 _FILE_DIALECTS = {"sqlite", "duckdb"}  # the "database" is a path, not a server
 
 
@@ -89,7 +87,7 @@ def get_connection(conn_id: str) -> ConnectionInfo:
     var = env_var_name(conn_id)
     value = os.environ.get(var)
     if value is not None:
-        return parse_connection(conn_id, value)
+        return _registered(parse_connection(conn_id, value))
     hint = (
         f"connection {conn_id!r} is not defined: set the environment variable {var} "
         f"(e.g. {var}='http://:TOKEN@host:8000') or create it in Airflow"
@@ -98,9 +96,17 @@ def get_connection(conn_id: str) -> ConnectionInfo:
         # Not inside an Airflow task: importing Airflow (~2 s) could only end in the same answer.
         raise ConnectionNotFound(hint)
     try:
-        return _from_airflow(conn_id)
+        return _registered(_from_airflow(conn_id))
     except Exception as exc:  # Airflow raises many kinds of errors here; all mean "not here"
         raise ConnectionNotFound(f"{hint} ({type(exc).__name__}: {_first_line(exc)})") from None
+
+
+def _registered(conn: ConnectionInfo) -> ConnectionInfo:
+    """Tell `etl.redact` the connection's secrets, so no message it stores or logs can show them."""
+    from etl.redact import SECRET_NAME, register
+
+    register(conn.password, *(str(v) for k, v in conn.extra.items() if SECRET_NAME.search(k)))
+    return conn
 
 
 def env_var_name(conn_id: str) -> str:
@@ -108,85 +114,46 @@ def env_var_name(conn_id: str) -> str:
 
 
 def parse_connection(conn_id: str, value: str) -> ConnectionInfo:
-    """Parse an `AIRFLOW_CONN_*` value: JSON when it starts with '{', a URI otherwise."""
+    """Parse an `AIRFLOW_CONN_*` value with Airflow's own rules: JSON when it starts with '{', a URI otherwise."""
+    from airflow.sdk import Connection  # Airflow's parser; costs an Airflow import outside a task
+
     text = value.strip()
     try:
-        return _from_json(conn_id, text) if text.startswith("{") else _from_uri(conn_id, text)
-    except (ValueError, TypeError) as exc:
-        # The value may hold a password, so the message names the variable, never echoes it.
-        raise ValueError(
-            f"{env_var_name(conn_id)} is not a valid Airflow connection (URI or JSON): {_first_line(exc)}"
-        ) from None
+        if text.startswith("{"):
+            conn = Connection.from_json(text, conn_id=conn_id)
+        elif "://" not in text:  # Airflow would read anything else as a host-less connection of no type
+            raise ValueError("expected '<conn_type>://[login[:password]@]host[:port][/schema][?extra]'")
+        else:
+            conn = Connection.from_uri(text, conn_id=conn_id)
+        return _info(conn_id, conn)
+    except Exception as exc:  # Airflow raises AirflowException, ValueError, JSONDecodeError, TypeError
+        # The value may hold a password, so the message names the variable, never echoes the value.
+        reason = _first_line(exc).replace(text, "<value>")
+        raise ValueError(f"{env_var_name(conn_id)} is not a valid Airflow connection (URI or JSON): {reason}") \
+            from None
 
 
-def _from_json(conn_id: str, text: str) -> ConnectionInfo:
-    data = json.loads(text)
-    extra = data.get("extra") or {}
-    if isinstance(extra, str):
-        extra = json.loads(extra)
-    port = data.get("port")
+def _info(conn_id: str, conn: Any) -> ConnectionInfo:
+    """Airflow's Connection as the fields sources use (empty strings as None, the extra as a dict)."""
+    extra = conn.extra_dejson
+    if not isinstance(extra, dict):
+        raise TypeError("the connection's extra must be a JSON object")
     return ConnectionInfo(
         conn_id=conn_id,
-        conn_type=_normalise_type(data.get("conn_type") or "http"),
-        host=data.get("host") or None,
-        port=int(port) if port not in (None, "") else None,
-        schema=data.get("schema") or None,
-        login=data.get("login"),
-        password=data.get("password"),
+        conn_type=conn.conn_type or "http",
+        host=conn.host or None,
+        port=int(conn.port) if conn.port not in (None, "") else None,
+        schema=conn.schema or None,
+        login=conn.login,
+        password=conn.password,
         extra=dict(extra),
     )
-
-
-def _from_uri(conn_id: str, uri: str) -> ConnectionInfo:
-    if "://" not in uri:
-        raise ValueError("expected '<conn_type>://[login[:password]@]host[:port][/schema][?extra]'")
-    conn_type, rest = uri.split("://", 1)
-    inner_scheme = None
-    if "://" in rest:  # Airflow's "host with protocol" form: http://https://host/...
-        inner_scheme, rest = rest.split("://", 1)
-    parts = urlsplit("//" + rest)
-    host = unquote(parts.hostname or "") or None
-    if host and inner_scheme:
-        host = f"{inner_scheme}://{host}"
-    return ConnectionInfo(
-        conn_id=conn_id,
-        conn_type=_normalise_type(conn_type),
-        host=host,
-        port=parts.port,
-        schema=unquote(parts.path[1:]) or None,
-        login=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password else None,
-        extra=_extra_from_query(parts.query),
-    )
-
-
-def _extra_from_query(query: str) -> dict[str, Any]:
-    if not query:
-        return {}
-    params = dict(parse_qsl(query, keep_blank_values=True))
-    if EXTRA_KEY in params:
-        return dict(json.loads(params[EXTRA_KEY]))
-    return params
-
-
-def _normalise_type(conn_type: str) -> str:
-    return "postgres" if conn_type == "postgresql" else conn_type.replace("-", "_")
 
 
 def _from_airflow(conn_id: str) -> ConnectionInfo:
     from airflow.sdk import BaseHook  # heavy; only inside an Airflow task
 
-    conn = BaseHook.get_connection(conn_id)
-    return ConnectionInfo(
-        conn_id=conn_id,
-        conn_type=conn.conn_type or "http",
-        host=conn.host or None,
-        port=conn.port,
-        schema=conn.schema or None,
-        login=conn.login,
-        password=conn.password,
-        extra=dict(conn.extra_dejson),
-    )
+    return _info(conn_id, BaseHook.get_connection(conn_id))
 
 
 def _first_line(exc: BaseException) -> str:

@@ -11,7 +11,9 @@ JSON goes through the REST source's flattening (`etl.sources.records.to_table`).
 
 A CSV is parsed with Python's `csv` module in strict mode because it refuses what pyarrow's fast reader
 silently accepts: an unclosed quote at the end of a file, which pyarrow reads as one long value, so the
-rows after it would be lost without an error.
+rows after it would be lost without an error. A field may hold up to MAX_FIELD_CHARS characters (16 Mi;
+the csv module's own default, 128 Ki, rejected real exports with long notes and a misleading hint about
+quoting); a longer field rejects the file with a reason that says so.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from etl.config.schema import FileSource
 from etl.sources.records import get_path, json_text, records_at, to_table
 
 CONVERT_ROWS = 50_000  # rows turned into Arrow at a time, so Python lists stay small on big files
+MAX_FIELD_CHARS = 16 * 1024 * 1024  # longest CSV field read (README, Files); beyond: file rejected
 
 
 class FileRejected(ValueError):
@@ -71,6 +74,8 @@ def _text(data: bytes, encoding: str) -> str:
 
 def read_csv(data: bytes, cfg: FileSource) -> pa.Table:
     text = io.StringIO(_text(data, cfg.encoding), newline="")
+    if csv.field_size_limit() != MAX_FIELD_CHARS:
+        csv.field_size_limit(MAX_FIELD_CHARS)  # process-wide, and the same value for every reader
     reader = csv.reader(text, delimiter=cfg.delimiter, strict=True)
     try:
         header = next(reader, None)
@@ -89,6 +94,9 @@ def read_csv(data: bytes, cfg: FileSource) -> pa.Table:
                 chunks.append(_rows_to_table(header, rows))
                 rows = []
     except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise FileRejected(f"a field on line {reader.line_num} is longer than {MAX_FIELD_CHARS:,} characters, "
+                               "the longest a CSV field may be (or an unclosed quote runs to the end)") from None
         raise FileRejected(f"broken CSV on line {reader.line_num}: {exc} (an unclosed quote?)") from None
     chunks.append(_rows_to_table(header, rows))
     return pa.concat_tables(chunks)

@@ -15,7 +15,9 @@ handed in, and the load side (`etl.load.ledger`) takes it from there:
 Decisions, per file name and content (sha256) and per entity:
 
 * new name → read and load; unreadable (bad encoding, broken quoting, missing required columns,
-  truncated JSON/XLSX) → `rejected`, logged as an error. A rejected file has no rows, so it is not part
+  truncated JSON/XLSX) or a symbolic link pointing outside the landing folder (never followed: a
+  sender must not make the product read, load and move any file it can reach) → `rejected`, logged
+  as an error. A rejected file has no rows, so it is not part
   of `extracted` in `etl_runs`; it shows in `etl_files` (status, reason, run_id) and in `rejected/`;
   `pages` in `etl_runs` counts the files that were read;
 * same name, same checksum as a loaded version → `duplicate`: not read, moved to `processed/`;
@@ -39,16 +41,16 @@ import logging
 import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import orjson
 import pyarrow as pa
 
-from etl import runfiles
+from etl import runfiles, staging
 from etl.columns import FILE_COLUMN
 from etl.config.schema import Entity, FileSource
 from etl.sources.base import ExtractStats
 from etl.sources.file_readers import FileRejected, read_file
+from etl.staging import StagingPath
 
 log = logging.getLogger("etl.sources.files")
 MANIFEST = "files.json"
@@ -69,19 +71,17 @@ class FileEntry:
     deleted: int = 0
 
 
-def landing_dir(landing: str) -> Path:
-    path = Path(landing).expanduser()
-    return path if path.is_absolute() else runfiles.data_dir() / path
+def landing_dir(landing: str) -> StagingPath:
+    """The landing folder: relative paths live in the staging location (`ETL_STAGING_URL`), so a drop
+    into an object store reaches every worker."""
+    return staging.resolve(landing)
 
 
-def landing_files(folder: Path, pattern: str) -> list[Path]:
+def landing_files(folder: StagingPath, pattern: str) -> list[StagingPath]:
     """Regular files matching `pattern`, oldest first (a later drop's rows win the merge); hidden files
     (`.name.part` while a sender writes) are not there yet."""
-    if not folder.is_dir():
-        return []
-    found = [p for p in folder.iterdir()
-             if p.is_file() and not p.name.startswith(".") and fnmatch.fnmatchcase(p.name, pattern)]
-    return sorted(found, key=lambda p: (p.stat().st_mtime_ns, p.name))
+    found = [e for e in staging.listing(folder) if fnmatch.fnmatchcase(e.name, pattern)]
+    return [folder / e.name for e in sorted(found, key=lambda e: (e.mtime_ns, e.name))]
 
 
 def decide(checksum: str, loaded_versions: list[str]) -> tuple[str, str | None]:
@@ -91,7 +91,7 @@ def decide(checksum: str, loaded_versions: list[str]) -> tuple[str, str | None]:
     return "load", (loaded_versions[-1] if loaded_versions else None)
 
 
-def manifest_path(entity: Entity, run_id: str) -> Path:
+def manifest_path(entity: Entity, run_id: str) -> StagingPath:
     return runfiles.entity_dir(entity.pipeline, run_id, entity.entity) / MANIFEST
 
 
@@ -130,9 +130,31 @@ def iter_batches(entity: Entity, history: dict[str, list[str]], stats: ExtractSt
              cfg.pattern, ", ".join(f"{v} {k}" for k, v in counts.items()))
 
 
-def _take(path: Path, cfg: FileSource, versions: list[str],
+def outside_link(path: StagingPath) -> str | None:
+    """Where `path` leads when it is a local symbolic link out of its own folder (None: a plain file,
+    a link to a file inside the folder, or an object in a remote store, which has no links)."""
+    if not staging.is_local(path) or not path.is_symlink():
+        return None
+    target = path.resolve()
+    return None if target.is_relative_to(path.parent.resolve()) else str(target)
+
+
+def fingerprint(path: StagingPath) -> str:
+    """sha256 of the file; of the link text for a link out of the folder (its target is never read)."""
+    if outside_link(path) is not None:
+        return hashlib.sha256(b"symlink:" + os.fsencode(os.readlink(path))).hexdigest()
+    return _sha256(path)
+
+
+def _take(path: StagingPath, cfg: FileSource, versions: list[str],
           entity: Entity) -> tuple[FileEntry, pa.Table | None]:
-    data = path.read_bytes()  # checksum and parse the same bytes, whatever happens to the file meanwhile
+    target = outside_link(path)
+    if target is not None:
+        reason = (f"a symbolic link to {target}, outside the landing folder: not followed (files are read "
+                  "only from inside the landing folder; copy the file there instead)")
+        log.error("REJECTED %s for %s.%s: %s", path, entity.system, entity.entity, reason)
+        return FileEntry(path.name, fingerprint(path), "rejected", reason=reason), None
+    data = _read(path)  # checksum and parse the same bytes, whatever happens to the file meanwhile
     checksum = hashlib.sha256(data).hexdigest()
     action, replaces = decide(checksum, versions)
     if action == "duplicate":
@@ -152,12 +174,25 @@ def _take(path: Path, cfg: FileSource, versions: list[str],
     return FileEntry(path.name, checksum, "loaded", rows=table.num_rows, replaces=replaces), table
 
 
+def _read(path: StagingPath) -> bytes:
+    """The file's bytes; a local plain file is opened without following a link swapped in since the check."""
+    if not staging.is_local(path) or path.is_symlink():
+        return path.read_bytes()
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read()
+
+
+def _present(path: StagingPath) -> bool:
+    """Exists (a local link counts even when its target does not)."""
+    return os.path.lexists(path) if staging.is_local(path) else path.exists()
+
+
 def write_manifest(entity: Entity, run_id: str, entries: list[FileEntry]) -> None:
     path = manifest_path(entity, run_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(orjson.dumps([asdict(e) for e in entries], option=orjson.OPT_INDENT_2))
-    os.replace(tmp, path)
+    staging.mkdirs(path.parent, private=True)
+    staging.write_atomic(path, orjson.dumps([asdict(e) for e in entries], option=orjson.OPT_INDENT_2),
+                         private=True)
 
 
 class _TableBatcher:
@@ -224,21 +259,21 @@ def _file_entities(entity: Entity) -> list[tuple[str, str]]:
             if isinstance(e.source, FileSource) and landing_dir(e.source.landing) == folder]
 
 
-def move(path: Path, checksum: str, folder: Path, seen: dict[str, Seen], run_id: str) -> None:
+def move(path: StagingPath, checksum: str, folder: StagingPath, seen: dict[str, Seen], run_id: str) -> None:
     """Move `path` into `folder`, keeping an earlier file of the same name as `<stem>.<sha12><suffix>`."""
-    if not path.exists():
+    if not _present(path):
         return  # another entity's load moved it already
-    if _sha256(path) != checksum:
+    if fingerprint(path) != checksum:
         log.warning("%s changed since it was read (a new delivery?); it stays for the next run", path)
         return
-    folder.mkdir(parents=True, exist_ok=True)
+    staging.mkdirs(folder)
     target = folder / path.name
-    if target.exists():
-        old = _sha256(target)
+    if _present(target):
+        old = fingerprint(target)
         if old == checksum:
             path.unlink()
             return
-        os.replace(target, target.with_name(f"{target.stem}.{old[:12]}{target.suffix}"))
+        staging.replace(target, target.with_name(f"{target.stem}.{old[:12]}{target.suffix}"))
     if folder.name == REJECTED:
         reasons = "\n".join(f"{entity}: {reason}" for entity, (status, reason) in sorted(seen.items())
                             if status == "rejected")
@@ -248,12 +283,12 @@ def move(path: Path, checksum: str, folder: Path, seen: dict[str, Seen], run_id:
     else:
         log.info("moved %s to %s", path.name, folder)
     try:
-        os.replace(path, target)
+        staging.replace(path, target)
     except FileNotFoundError:  # a sibling entity's load (PostgreSQL runs them in parallel) was faster
         pass
 
 
-def _sha256(path: Path) -> str:
+def _sha256(path: StagingPath) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):

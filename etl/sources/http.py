@@ -4,9 +4,15 @@ Source APIs fail in two ways that call for opposite reactions. Transient faults 
 connection, a read timeout, a body cut short) are retried with exponential backoff and full jitter,
 honouring `Retry-After`, because the next attempt usually works. Everything else in 4xx (bad token,
 no permission, wrong path) is raised at once, with the status, the URL (secrets masked), a hint naming
-the connection to fix and the start of the body: retrying would only delay the same answer.
+the connection to fix and the start of the body: retrying would only delay the same answer. A TLS
+certificate that fails verification (self-signed, expired, wrong host) is permanent too (`TlsError`):
+verification is never turned off, and six retries would only fail six times.
 
-`sleep` and `rand` are injectable so unit tests run the retry policy without waiting.
+Every text taken from outside (the HTTP library's exception, which quotes the full URL with any API
+key in its query; an error body echoing the token) goes through `etl.redact.redact` first.
+
+The loop is tenacity's; what is ours is the classification (`_attempt`) and the wait (`_wait`). `sleep`
+and `rand` are injectable so unit tests run the retry policy without waiting.
 """
 
 from __future__ import annotations
@@ -24,9 +30,11 @@ from urllib.parse import urlencode
 
 import orjson
 import requests
+import tenacity
 import urllib3
 
 from etl.config.schema import Auth, Retry
+from etl.redact import redact, register
 from etl.sources.connections import ConnectionInfo
 
 log = logging.getLogger("etl.sources.http")
@@ -49,8 +57,21 @@ class HttpError(RuntimeError):
         self.body = body  # the start of the response body, for rules such as source.restart_on
 
 
+class TlsError(RuntimeError):
+    """The server's certificate failed verification: a configuration problem, not a transient fault."""
+
+
 class RetriesExhausted(RuntimeError):
     """Every attempt failed with a transient error; the message carries the last one."""
+
+
+class _Transient(Exception):
+    """A failure the next attempt may not meet (429, 5xx, a dropped connection, a cut body); carries
+    the wait the server asked for in `Retry-After`, if any."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -103,6 +124,7 @@ class HttpClient:
         # By default a backoff wait ends early when the client is closed (the consumer went away).
         self.sleep = sleep or self._closed.wait
         self.creds = Credentials.build(auth, conn)
+        register(conn.password)  # however the connection was made, its secret is masked in messages
         self.session = requests.Session()
         # requests re-reads proxy settings from the environment on every call (13% of client CPU at
         # 100 records per page); read them once for the connection's host instead.
@@ -132,27 +154,25 @@ class HttpClient:
         query = dict(self.creds.params) if post else {**(params or {}), **self.creds.params}
         body = dict(params or {}) if post else None
         target, shown = _with_query(url, query), self.shown_url(url, query)
-        last = ""
-        for attempt in range(1, self.retry.max_attempts + 1):
-            outcome = self._attempt(method, target, body, shown, attempt)
-            if isinstance(outcome, Response):
-                return outcome
-            delay, last = outcome
-            if self._closed.is_set():
-                raise RetriesExhausted(
-                    f"stopped retrying {shown}: the source run was closed; last error: {last}"
-                )
-            if attempt < self.retry.max_attempts:
-                self.retries += 1
-                log.warning("retry %d/%d in %.2fs: %s", attempt, self.retry.max_attempts - 1, delay, last)
-                self.sleep(delay)
         attempts = self.retry.max_attempts
-        raise RetriesExhausted(f"gave up on {shown} after {attempts} attempts; last error: {last}")
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(_Transient),  # HttpError (permanent) goes straight out
+            stop=tenacity.stop_any(tenacity.stop_after_attempt(attempts), tenacity.stop_when_event_set(self._closed)),
+            wait=self._wait,
+            sleep=self._pause,
+            before_sleep=self._count_retry,
+        )
+        try:
+            return retrying(self._attempt, method, target, body, shown)
+        except tenacity.RetryError as exc:
+            last = exc.last_attempt.exception()
+            if self._closed.is_set():
+                raise RetriesExhausted(f"stopped retrying {shown}: the source run was closed; last error: {last}") \
+                    from None
+            raise RetriesExhausted(f"gave up on {shown} after {attempts} attempts; last error: {last}") from None
 
-    def _attempt(
-        self, method: str, url: str, body: Any, shown: str, attempt: int
-    ) -> Response | tuple[float, str]:
-        """One request: the parsed response, or (seconds to wait, what went wrong) to retry."""
+    def _attempt(self, method: str, url: str, body: Any, shown: str) -> Response:
+        """One request: the parsed response; `_Transient` to retry; `HttpError` when retrying cannot help."""
         self.requests += 1
         try:
             # The query is already in `url`: requests' own params merging costs ~15% of its CPU.
@@ -160,27 +180,45 @@ class HttpClient:
             # One read of the whole body: requests' own `.content` reads in 10 KB steps, which cost
             # 2.5x the CPU on 600 KB pages. The connection goes back to the pool once the body is read.
             content = resp.raw.read(decode_content=True)
+        except requests.exceptions.SSLError as exc:
+            raise TlsError(
+                f"TLS certificate verification failed for {shown}: {_short(exc)}; the server's certificate is "
+                "not trusted (self-signed, expired or for another host). Fix the certificate, or give the CA "
+                "that signed it in REQUESTS_CA_BUNDLE; verification is never turned off") from None
         except TRANSIENT_ERRORS as exc:
-            return self._backoff(attempt), f"{type(exc).__name__} from {shown}: {_short(exc)}"
+            raise _Transient(f"{type(exc).__name__} from {shown}: {_short(exc)}") from None
         self.bytes += len(content)
         status = resp.status_code
         if status in self.retry.retry_on_status:
             wait = _retry_after(resp) if status in (429, 503) else None
-            delay = self._backoff(attempt) if wait is None else wait
-            return delay, f"{status} {resp.reason} from {shown}: {_snippet(content)!r}"
+            raise _Transient(f"{status} {resp.reason} from {shown}: {_snippet(content)!r}", wait)
         if status >= 400:
             message = f"{status} {resp.reason} from {shown}: {self._hint(status)}"
             raise HttpError(f"{message}; response body: {_snippet(content)!r}", status, _snippet(content))
         try:
             parsed = orjson.loads(content) if content else None
         except orjson.JSONDecodeError:  # a proxy's error page or a body truncated in transit
-            return self._backoff(attempt), f"invalid JSON from {shown}: {_snippet(content)!r}"
+            raise _Transient(f"invalid JSON from {shown}: {_snippet(content)!r}") from None
         return Response(shown, status, resp.headers, parsed, len(content))
 
-    def _backoff(self, attempt: int) -> float:
-        """Exponential backoff with full jitter (AWS architecture blog): spreads out retry storms."""
-        cap = min(self.retry.max_backoff_s, self.retry.backoff_s * 2 ** (attempt - 1))
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        """The server's `Retry-After` when it sent one (even "0"), else exponential backoff with full
+        jitter (AWS architecture blog): spreads out retry storms. `rand` is injectable for tests, which
+        is why the jitter is drawn here rather than by tenacity's `wait_random_exponential`."""
+        asked = getattr(state.outcome.exception() if state.outcome else None, "retry_after", None)
+        if asked is not None:
+            return asked
+        cap = tenacity.wait_exponential(multiplier=self.retry.backoff_s, max=self.retry.max_backoff_s)(state)
         return cap * self.rand() if self.retry.jitter else cap
+
+    def _pause(self, seconds: float) -> None:
+        self.sleep(seconds)
+
+    def _count_retry(self, state: tenacity.RetryCallState) -> None:
+        self.retries += 1
+        error = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        log.warning("retry %d/%d in %.2fs: %s", state.attempt_number, self.retry.max_attempts - 1, wait, error)
 
     def _hint(self, status: int) -> str:
         """What the operator should check, naming the connection that holds the credentials."""
@@ -225,8 +263,8 @@ def _with_query(url: str, query: Mapping[str, Any]) -> str:
 
 
 def _snippet(content: bytes) -> str:
-    return content[:1200].decode("utf-8", errors="replace")[:300]
+    return redact(content[:1200].decode("utf-8", errors="replace"))[:300]
 
 
 def _short(exc: BaseException) -> str:
-    return str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+    return redact(str(exc).splitlines()[0])[:300] if str(exc) else type(exc).__name__

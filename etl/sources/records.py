@@ -42,16 +42,50 @@ def get_path(obj: Any, path: str) -> Any:
     return obj
 
 
+class RecordsPathError(ValueError):
+    """A document cannot hold records under `records_path`: the setting or the source is wrong."""
+
+
+_ABSENT = object()
+
+
+def _lookup(obj: Any, path: str) -> tuple[Any, Any]:
+    """(value at `path` or _ABSENT, the last object walked through), telling a missing key from null."""
+    if not path:
+        return obj, obj
+    if isinstance(obj, dict) and path in obj:
+        return obj[path], obj
+    for part in path.split("."):
+        if not isinstance(obj, dict) or part not in obj:
+            return _ABSENT, obj
+        parent, obj = obj, obj[part]
+    return obj, parent
+
+
 def records_at(body: Any, path: str) -> list[Any]:
-    """The list of records in a response body; a lone object counts as one record."""
-    found = get_path(body, path)
+    """The list of records in a document; a lone object counts as one record, null as none.
+
+    A document that lacks the key (or is not an object where a key is expected) raises
+    RecordsPathError naming `records_path` and the keys that are there: such a body counted as
+    "no records" would lose its records for good (a renamed key, an API version change).
+    """
+    found, where = _lookup(body, path)
+    shown = path or "<body>"
+    if found is _ABSENT:
+        if isinstance(where, dict):
+            keys = ", ".join(map(repr, list(where)[:12])) or "none"
+            raise RecordsPathError(f"no {shown!r} in the document (records_path); the keys there are: {keys}")
+        raise RecordsPathError(f"records_path {shown!r} expects an object, the document holds "
+                               f"{type(where).__name__} (records_path: \"\" reads a document that is the list)")
     if found is None:
         return []
     if isinstance(found, list):
         return found
     if isinstance(found, dict):
+        if not found:
+            raise RecordsPathError(f"{shown!r} holds an empty object, not a list of records (records_path)")
         return [found]
-    raise ValueError(f"expected a list of records at {path or '<body>'!r}, got {type(found).__name__}")
+    raise RecordsPathError(f"expected a list of records at {shown!r} (records_path), got {type(found).__name__}")
 
 
 def to_table(records: list[Any]) -> pa.Table:
@@ -59,7 +93,9 @@ def to_table(records: list[Any]) -> pa.Table:
     rows = [r if type(r) is dict else {"value": r} for r in records]
     columns: dict[str, pa.Array] = {}
     _flatten_into(rows, "", columns)
-    return pa.table(columns)  # records without any key (`{}`) yield no columns and hence no rows
+    if rows and not columns:  # only `{}` records: keep one row each (a missing key is quarantined later)
+        columns["value"] = pa.nulls(len(rows), pa.string())
+    return pa.table(columns)
 
 
 def _flatten_into(rows: Sequence[dict[str, Any]], prefix: str, out: dict[str, pa.Array]) -> None:

@@ -25,7 +25,7 @@ from etl.config.schema import RestSource
 from etl.sources.base import ExtractStats
 from etl.sources.connections import ConnectionInfo
 from etl.sources.http import HttpClient, HttpError
-from etl.sources.pagination import iter_pages, make_paginator
+from etl.sources.pagination import Bounds, iter_pages, make_paginator
 from etl.sources.records import CursorTracker, get_path, sort_key, to_table
 from etl.sources.templating import render
 from etl.state import EPOCH, format_moment, parse_moment, watermark_moment, watermark_param
@@ -76,11 +76,13 @@ def _walk(cfg: RestSource, conn: ConnectionInfo, client: HttpClient, moments: di
     cursor restarts the query from the highest cursor value received, dropping what was already sent."""
     resume = _Resume(cfg) if cfg.restart_on else None
     done_pages = 0
+    # One deadline for the whole walk, restarts included.
+    bounds = Bounds(cfg.page_limit, cfg.max_seconds, cfg.max_empty_pages, time.monotonic() + cfg.max_seconds)
     while True:
         request = render({"path": cfg.path, "headers": cfg.headers}, _filled(moments))
         client.session.headers.update(request["headers"])
         url = _endpoint(conn.base_url, request["path"])
-        pager = make_paginator(cfg.paginator, url, _params(cfg, moments), cfg.page_size, cfg.max_pages)
+        pager = make_paginator(cfg.paginator, url, _params(cfg, moments), cfg.page_size, bounds)
         try:
             for page in iter_pages(client, pager, cfg.records_path, cfg.method, prefetch):
                 stats.total = pager.total_records

@@ -7,6 +7,7 @@ suite quarantines it with the bad value in the reason.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from typing import TypeAlias
 
@@ -14,6 +15,31 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 StrArray: TypeAlias = pa.Array | pa.ChunkedArray
+
+
+# Letters NFKD does not decompose into a base letter plus accent: without these, 'Søren' would lose
+# its 'ø' instead of becoming 'Soren'.
+_ASCII = str.maketrans({"ø": "o", "Ø": "O", "ł": "l", "Ł": "L", "ß": "ss", "ẞ": "SS", "æ": "ae", "Æ": "AE",
+                        "œ": "oe", "Œ": "OE", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "Th",
+                        "ı": "i", "ħ": "h", "Ħ": "H", "ŧ": "t", "Ŧ": "T"})
+
+
+def fold_accents(text: str | None) -> str | None:
+    """The product's one accent folding (STYLE §19): 'Gonçalves' -> 'Goncalves', 'Søren' -> 'Soren',
+    'Straße' -> 'Strasse'. Letters of other scripts are kept as they are. Every key built from names
+    (the stored `name_key`, identity matching) folds through this function, so they never disagree."""
+    if text is None:
+        return None
+    plain = unicodedata.normalize("NFKD", text.translate(_ASCII))
+    return "".join(c for c in plain if not unicodedata.combining(c))
+
+
+def fold_accents_array(arr: StrArray) -> pa.Array:
+    """`fold_accents` on an Arrow string column, once per distinct value (names repeat a lot)."""
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    uniques = pc.unique(arr).drop_null()
+    folded = pa.array([fold_accents(v) for v in uniques.to_pylist()], pa.string())
+    return pc.take(folded, pc.index_in(arr, uniques))
 
 
 def _null_if_blank(arr: StrArray) -> StrArray:
@@ -86,3 +112,17 @@ def apply_normalisers(arr: StrArray, names: list[str]) -> StrArray:
         if name in SIMPLE:
             arr = SIMPLE[name](arr)
     return arr
+
+
+def strip_nul(raw: pa.Table) -> pa.Table:
+    """Every text value without its NUL characters (U+0000): the product's one NUL policy.
+
+    PostgreSQL cannot store a NUL in text or JSON at all (COPY fails for the whole batch) and DuckDB
+    would keep it, so the same record would load on one warehouse and not the other. A NUL carries no
+    meaning in text (a C string ends there), so it is removed, on both warehouses alike, before mapping:
+    in mapped columns, extras, keys and the quarantined record."""
+    for i, name in enumerate(raw.column_names):
+        column = raw.column(i)
+        if pa.types.is_string(column.type) and pc.any(pc.match_substring(column, "\x00")).as_py():
+            raw = raw.set_column(i, name, pc.replace_substring(column, "\x00", ""))
+    return raw

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from etl.transform.normalise import fold_accents_array
+
 if TYPE_CHECKING:  # annotations only: the schema itself resolves function names through this module
     from etl.config.schema import Derive
 
@@ -73,19 +75,10 @@ def email_domain(email: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(domain, ""), pa.scalar(None, pa.string()), domain)
 
 
-def _fold_accents(arr: pa.Array) -> pa.Array:
-    """'Gonçalves' -> 'Goncalves', per distinct value (NFKD, combining marks dropped)."""
-    import unicodedata
-
-    uniques = pc.unique(arr).drop_null()
-    folded = [unicodedata.normalize("NFKD", v).encode("ascii", "ignore").decode() for v in uniques.to_pylist()]
-    return pc.take(pa.array(folded, pa.string()), pc.index_in(arr, uniques))
-
-
 @register("company_key")
 def company_key(name: pa.Array) -> pa.Array:
     """Company name without case, accents, punctuation and legal suffixes: 'ACME, Inc.' = 'Acme Inc'."""
-    s = pc.utf8_lower(_fold_accents(pc.cast(name, pa.string())))
+    s = pc.utf8_lower(fold_accents_array(pc.cast(name, pa.string())))
     s = pc.replace_substring_regex(s, r"[^\w\s]", " ")
     s = pc.replace_substring_regex(s, LEGAL_SUFFIXES, " ")
     s = pc.utf8_trim_whitespace(pc.replace_substring_regex(s, r"\s+", " "))

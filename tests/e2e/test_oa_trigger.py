@@ -2,9 +2,10 @@
 dag-processor, api-server on SQLite), a file dropped into the landing folder, an asset-triggered run seen
 through the REST API, its files loaded and moved to processed/, then standalone stopped with no process left.
 
-Everything is private to the test: AIRFLOW_HOME, a dags folder holding only oa_sync.py, the data dir, the
-DuckDB warehouse, a free port, and a copy of `mappings/oa` reduced to what the test needs: the approvals
-entity, and `schedule.on_file` without the daily cron. With the cron, Airflow starts one catch-up run as
+Everything is private to the test: AIRFLOW_HOME, a dags folder holding only syncs.py (which builds oa_sync
+alone: the mappings copy holds one system), the data dir, the DuckDB warehouse, a free port, and a copy of
+`mappings/oa` reduced to what the test needs: the approvals entity, and `schedule.on_file` without the
+daily cron. With the cron, Airflow starts one catch-up run as
 soon as the DAG appears (catchup=False still runs the latest past tick), and a file-triggered run would
 queue behind it (max_active_runs=1); the cron-OR-file timetable itself is checked in tests/unit.
 """
@@ -113,7 +114,7 @@ def login(airflow: Standalone) -> str:
 def standalone(tmp: Path) -> Iterator[Standalone]:
     home, dags, port = tmp / "airflow", tmp / "dags", free_port()
     dags.mkdir(parents=True)
-    shutil.copy(ROOT / "dags" / "oa_sync.py", dags)
+    shutil.copy(ROOT / "dags" / "syncs.py", dags)
     mappings = tmp / "mappings" / "oa"
     mappings.mkdir(parents=True)
     shutil.copy(ROOT / "mappings" / "oa" / "approvals.yml", mappings)

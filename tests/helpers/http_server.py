@@ -102,13 +102,22 @@ class _AppServer(ThreadingHTTPServer):
 
 
 @contextmanager
-def serve(app: App) -> Iterator[Server]:
-    """Run `app` behind a real HTTP server for the duration of the `with` block."""
+def serve(app: App, tls: tuple[str, str] | None = None) -> Iterator[Server]:
+    """Run `app` behind a real HTTP server for the duration of the `with` block; `tls`: (certificate
+    file, key file) makes it HTTPS."""
     httpd = _AppServer(app)
+    scheme = "http"
+    if tls is not None:
+        import ssl
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*tls)
+        httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+        scheme = "https"
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
-        yield Server(f"http://127.0.0.1:{httpd.server_address[1]}", httpd.recorded)
+        yield Server(f"{scheme}://127.0.0.1:{httpd.server_address[1]}", httpd.recorded)
     finally:
         httpd.shutdown()
         httpd.server_close()

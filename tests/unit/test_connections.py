@@ -52,6 +52,9 @@ def test_invalid_value_is_explained_without_echoing_it() -> None:
     assert "s3cret" not in str(err.value)
     with pytest.raises(ValueError, match="AIRFLOW_CONN_CRM_API is not a valid"):
         parse_connection("crm_api", '{"host": "x", "password": "s3cret"')
+    with pytest.raises(ValueError) as err:  # Airflow's own message quotes the whole URI: not ours
+        parse_connection("crm_api", "http://u:s3cret@https://host://x")
+    assert "s3cret" not in str(err.value) and "Invalid connection string: <value>" in str(err.value)
 
 
 def test_repr_masks_the_password() -> None:

@@ -140,11 +140,13 @@ def test_invalid_conversions(conversion, message):
 
 
 def _system(tmp_path, entities: dict[str, list[str]]):
-    (tmp_path / "_system.yml").write_text("system: t\ndefaults: {source: {kind: sql, connection: c}}\n")
+    folder = tmp_path / "t"  # the folder's name is the system's name
+    folder.mkdir(exist_ok=True)
+    (folder / "_system.yml").write_text("system: t\ndefaults: {source: {kind: sql, connection: c}}\n")
     for name, deps in entities.items():
-        (tmp_path / f"{name}.yml").write_text(
+        (folder / f"{name}.yml").write_text(
             f"primary_key: [id]\nsource: {{table: {name}}}\ncolumns: {{id: {{}}}}\ndepends_on: {deps}\n")
-    return load_system(tmp_path)
+    return load_system(folder)
 
 
 def test_dependencies_come_first_in_the_entity_order(tmp_path):
@@ -155,9 +157,18 @@ def test_dependencies_come_first_in_the_entity_order(tmp_path):
 def test_unknown_and_circular_dependencies_are_refused(tmp_path):
     with pytest.raises(MappingError, match=r"a\.yml:4: depends_on: no entity 'fx' in this system; known: a"):
         _system(tmp_path, {"a": ["fx"]})
-    for f in tmp_path.glob("*.yml"):
+    for f in (tmp_path / "t").glob("*.yml"):
         f.unlink()
     with pytest.raises(MappingError, match="depends_on: cycle a -> b -> a"):
         _system(tmp_path, {"a": ["b"], "b": ["a"]})
     with pytest.raises(MappingError, match="cannot depend on itself"):
         _system(tmp_path, {"a": ["a"]})
+
+
+def test_every_entity_on_a_cycle_is_named_with_its_file(tmp_path):
+    with pytest.raises(MappingError) as err:
+        _system(tmp_path, {"a": ["b"], "b": ["c"], "c": ["a"], "d": []})
+    for name in "abc":  # a reads b, b reads c, c reads a: each file on the cycle is pointed at
+        assert f"{tmp_path / 't' / name}.yml:4: depends_on: cycle a -> b -> c -> a" in str(err.value)
+    lenient = load_system(tmp_path / "t", strict=False)
+    assert list(lenient.entities) == ["d"] and sorted(lenient.broken) == ["a", "b", "c"]

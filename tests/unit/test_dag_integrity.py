@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from etl.config.loader import load_all
@@ -63,3 +65,49 @@ def test_a_windowed_sql_source_gets_runs_with_real_data_intervals(dagbag, tmp_pa
     monkeypatch.setenv("ETL_MAPPINGS_DIR", str(tmp_path))
     assert type(build_dag("w").timetable).__name__ == "CronDataIntervalTimetable"
     assert type(dagbag.dags["erp_sync"].timetable).__name__ == "CronTriggerTimetable"  # watermark-driven
+
+
+@pytest.fixture
+def mappings_copy(tmp_path, monkeypatch):
+    root = tmp_path / "mappings"
+    shutil.copytree(ROOT / "mappings", root)
+    monkeypatch.setenv("ETL_MAPPINGS_DIR", str(root))
+    return root
+
+
+def test_a_copied_system_folder_is_a_dag_with_no_python(mappings_copy):
+    from airflow.dag_processing.dagbag import DagBag
+
+    shutil.copytree(ROOT / "presets" / "pipedrive", mappings_copy / "pipedrive")
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    assert bag.import_errors == {}
+    dag = bag.dags["pipedrive_sync"]
+    assert {"deals", "users", "summary"} <= {t.task_id for t in dag.tasks}
+    assert dag.doc_md.startswith("# pipedrive_sync") and "`deals`" in dag.doc_md  # documented from YAML
+    assert "models_sync" not in bag.dag_ids and "identity_sync" not in bag.dag_ids  # not systems
+    assert "stg_pipedrive__deals" in {a.name for a in bag.dags["warehouse_models"].timetable.asset_condition.objects}
+
+
+def test_a_folder_whose_system_name_differs_gets_a_dag_that_says_so(mappings_copy):
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk.exceptions import AirflowFailException
+
+    shutil.copytree(ROOT / "presets" / "zoho", mappings_copy / "zoho_eu")
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    assert bag.import_errors == {}
+    broken = bag.dags["zoho_eu_sync"]
+    assert [t.task_id for t in broken.tasks] == ["config"]
+    with pytest.raises(AirflowFailException, match=r"zoho_eu/_system.yml:\d+: system: 'zoho' but the folder is"):
+        broken.tasks[0].python_callable()
+    assert {"crm_sync", "erp_sync", "hr_sync", "oa_sync"} <= set(bag.dag_ids)
+
+
+def test_an_unforeseen_error_in_one_system_leaves_the_others(mappings_copy):
+    from etl.orchestration.dag_factory import build_sync_dags
+
+    system_file = mappings_copy / "hr" / "_system.yml"
+    system_file.unlink()
+    system_file.mkdir()  # reading it raises IsADirectoryError: no MappingError, nothing the loader foresaw
+    dags = build_sync_dags()
+    assert {"crm_sync", "erp_sync", "oa_sync"} <= set(dags)
+    assert [t.task_id for t in dags["hr_sync"].tasks] == ["config"]

@@ -294,3 +294,39 @@ def test_on_file_without_a_file_entity_is_a_mapping_error(tmp_path, monkeypatch)
     monkeypatch.setenv("ETL_MAPPINGS_DIR", str(tmp_path))
     with pytest.raises(MappingError, match=r"_system.yml: schedule.on_file: no entity of 'hr' reads files"):
         build_dag("hr")
+
+
+# ------------------------------------------------------------------------ issue 9: long fields, symlinks
+
+
+def test_a_csv_field_over_128_kib_loads():
+    """Before the fix the csv module's 128 KiB default rejected the file with a hint about quoting."""
+    note = "x" * 300_000
+    assert rows(read_file(f'id,name\n1,"{note}"\n'.encode(), CSV)) == [{"id": "1", "name": note}]
+
+
+def test_a_csv_field_over_the_documented_limit_is_rejected_saying_so():
+    from etl.sources.file_readers import MAX_FIELD_CHARS
+
+    with pytest.raises(FileRejected, match=r"a field on line 2 is longer than 16,777,216 characters"):
+        read_file(b'id,name\n1,"' + b"y" * (MAX_FIELD_CHARS + 1) + b'"\n', CSV)
+
+
+def test_a_symlink_out_of_the_landing_folder_is_rejected_not_followed(tmp_path):
+    from etl.sources.files import _take, outside_link
+
+    landing, outside = tmp_path / "landing", tmp_path / "secret"
+    landing.mkdir()
+    outside.mkdir()
+    (outside / "passwords.csv").write_text("id,name\n1,root\n")
+    (landing / "a.csv").symlink_to(outside / "passwords.csv")
+    (landing / "real.csv").write_text("id,name\n2,Bob\n")
+    (landing / "b.csv").symlink_to(landing / "real.csv")  # inside the folder: a plain alias, read
+    entity = Entity(system="s", entity="e", primary_key=["id"], source=CSV,
+                    columns={"id": {}, "name": {}, "f": {"source": "_file"}})
+    entry, table = _take(landing / "a.csv", CSV, [], entity)
+    assert table is None and entry.status == "rejected"
+    assert entry.reason.startswith(f"a symbolic link to {outside / 'passwords.csv'}, outside the landing folder")
+    assert outside_link(landing / "b.csv") is None
+    entry, table = _take(landing / "b.csv", CSV, [], entity)
+    assert entry.status == "loaded" and table.column("name").to_pylist() == ["Bob"]

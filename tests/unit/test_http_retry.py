@@ -146,3 +146,29 @@ def test_source_counts_retries_and_401_names_the_connection() -> None:
             HttpError, match=r"^401 Unauthorized from .*: check connection crm_api's password"
         ):
             list(iter_batches(cfg, _conn(server.port), None, ExtractStats(), sleep=waits.append))
+
+
+def test_closing_the_client_ends_a_backoff_wait_and_stops_retrying() -> None:
+    import threading
+
+    errors: list[BaseException] = []
+    policy = Retry(max_attempts=4, backoff_s=600.0, max_backoff_s=600.0, jitter=False)
+    with serve(script(Reply(503, {"error": "busy"}))) as server:
+        client = HttpClient(_conn(server.port), Auth(), policy, timeout_s=5.0)  # real sleep: the closable wait
+
+        def fetch() -> None:
+            try:
+                client.get_json(f"{server.url}/x")
+            except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+                errors.append(exc)
+
+        worker = threading.Thread(target=fetch)
+        worker.start()
+        while not server.requests:  # the first attempt failed; the client now waits 600 s
+            worker.join(0.05)
+        client.close()
+        worker.join(120)
+        assert not worker.is_alive()
+    assert len(server.requests) == 2 and client.retries == 1  # the attempt after the cut wait is the last
+    assert isinstance(errors[0], RetriesExhausted)
+    assert str(errors[0]).startswith(f"stopped retrying {server.url}/x: the source run was closed; last error: 503")

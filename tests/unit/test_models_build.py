@@ -61,6 +61,7 @@ BAD_MODEL_DIRS = [
     ({"core/a.sql": "-- grain: g\n-- columns:\n--   x: y\nSELECT 1 AS x"},
      "a.sql:1: the header needs 'description'"),
     ({"core/a.sql": HEADER}, "a.sql: no SELECT after the header"),
+    ({"core/a.sql": HEADER + "SELECT FROM WHERE ((("}, "a.sql: the SQL cannot be parsed to find the tables it reads"),
     ({"core/a.sql": "-- description: [\nSELECT 1"}, "a.sql: the comment header is not valid YAML"),
     ({"staging/a.sql": HEADER + "SELECT 1 AS x"}, "unknown layer 'staging'; expected one of core, history, marts"),
     ({"core/a.sql": HEADER + "SELECT * FROM m", "marts/m.sql": HEADER + "SELECT 1 AS x"},
@@ -68,6 +69,30 @@ BAD_MODEL_DIRS = [
     ({"core/a.sql": HEADER + "SELECT 1 AS x", "marts/a.sql": HEADER + "SELECT 1 AS x"},
      "model 'a' is also defined in"),
 ]
+
+
+def test_dependencies_are_the_tables_a_model_reads_not_the_words_it_uses(tmp_path):
+    files = {
+        "core/dim_a.sql": HEADER + "SELECT 1 AS x",
+        "core/dim_b.sql": HEADER + "SELECT 2 AS x",
+        "core/dim_c.sql": HEADER + "SELECT 3 AS x",
+        # dim_a only as a column alias and in a string, dim_b in a subquery, dim_c behind a CTE that
+        # shadows nothing; `recent` is a CTE, not a model
+        "marts/m.sql": HEADER + "WITH recent AS (SELECT x FROM dim_c) SELECT 'dim_a' AS dim_a, r.x FROM recent r "
+                                "WHERE r.x IN (SELECT x FROM dim_b)",
+    }
+    models = discover(_models(tmp_path, files))
+    assert models["m"].depends_on == ("dim_b", "dim_c")
+
+
+def test_a_cycle_names_every_file_on_it(tmp_path):
+    files = {"core/a.sql": HEADER + "SELECT * FROM b", "core/b.sql": HEADER + "SELECT * FROM c JOIN d USING (x)",
+             "core/c.sql": HEADER + "SELECT * FROM a", "core/d.sql": HEADER + "SELECT 1 AS x"}
+    with pytest.raises(ModelError) as err:
+        build_order(discover(_models(tmp_path, files)))
+    assert "dependency cycle a -> b -> c -> a" in str(err.value)
+    assert all(str(tmp_path / "core" / f"{n}.sql") in str(err.value) for n in "abc")
+    assert "d.sql" not in str(err.value)
 
 
 @pytest.mark.parametrize(("files", "message"), BAD_MODEL_DIRS)

@@ -170,3 +170,65 @@ def test_an_error_on_a_later_page_reaches_the_consumer() -> None:
     with serve(app) as server:
         with pytest.raises(HttpError, match=r"^404 Not Found from .*/items\?limit=10&after=10: check source"):
             _read(server.port)
+
+
+# ------------------------------------------------------------------ issue 9: walks never end or skip silently
+
+
+def test_fresh_cursors_with_no_records_stop_after_max_empty_pages() -> None:
+    def app(req: Request) -> Reply:
+        n = int(req.query.get("after", 0))
+        return Reply(body={"results": [], "paging": {"next": {"after": str(n + 1)}}})
+
+    with serve(app) as server:
+        with pytest.raises(PaginationError, match=r"4 pages in a row held no records .*source.max_empty_pages=3"):
+            _read(server.port)
+        assert len(server.requests) == 4
+
+
+def test_a_walk_is_bounded_by_wall_time() -> None:
+    def app(req: Request) -> Reply:  # fresh records forever
+        n = int(req.query.get("after", 0))
+        return Reply(body={"results": [{"id": str(n)}], "paging": {"next": {"after": str(n + 1)}}})
+
+    with serve(app) as server:
+        with pytest.raises(PaginationError, match=r"ran longer than max_seconds=0.2 .*raise source.max_seconds"):
+            _read(server.port, max_seconds=0.2)
+
+
+def test_default_bounds_fit_the_page_size() -> None:
+    assert RestSource(connection="c", path="/x", page_size=100).page_limit == 200_000
+    assert RestSource(connection="c", path="/x", page_size=100_000).page_limit == 1_000
+    assert RestSource(connection="c", path="/x", max_pages=7).page_limit == 7
+    for bad in ({"max_seconds": 0}, {"max_seconds": 8 * 86400}, {"max_empty_pages": -1}, {"max_pages": 0}):
+        with pytest.raises(ValueError):
+            RestSource(connection="c", path="/x", **bad)
+
+
+@pytest.mark.parametrize(("pages", "source", "message"), [
+    ([{"results": [{"id": "1"}], "paging": {"next": {"after": "1"}}}, {"items": [{"id": "2"}]}], {},
+     r"page 2: no 'results' in the document \(records_path\); the keys there are: 'items'"),
+    ([{"results": [{"id": "1"}], "paging": {"next": {"after": "1"}}}, b""], {}, r"page 2 has an empty body"),
+    ([{"items": [{"id": "1"}], "more": True}, {"items": [], "more": True}],
+     {"records_path": "items", "paginator": {"type": "page_number", "has_more_path": "more"}},
+     r"would end at page 2 \(0 records\) although paginator.has_more_path 'more' is true"),
+    ([{"results": [{"id": "1"}], "@odata.nextLink": "/items?after=1"}], {},
+     r"the response has '@odata.nextLink' = '/items\?after=1' \(paginator 'json_cursor' does not follow it\)"),
+    ([{"results": [{"id": "1"}], "has_more": True}], {"paginator": {"type": "single"}},
+     r"'has_more' = true \(paginator 'single'"),
+])
+def test_a_walk_that_would_lose_records_fails_naming_the_setting(pages, source, message) -> None:
+    def app(req: Request) -> Reply:
+        n = int(req.query.get("after", req.query.get("page", 1 if "page" in req.query else 0)))
+        n = n - 1 if "page" in req.query else n
+        body = pages[min(n, len(pages) - 1)]
+        return Reply(body=body)
+
+    with serve(app) as server:
+        with pytest.raises(PaginationError, match=message):
+            _read(server.port, **source)
+
+
+def test_no_content_is_an_empty_read_on_the_first_page_only() -> None:
+    with serve(lambda req: Reply(304, b"")) as server:
+        assert _read(server.port)[0] == []

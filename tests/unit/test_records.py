@@ -65,9 +65,25 @@ def test_paths_into_bodies() -> None:
     assert get_path(body, "paging.next.after") == "9"
     assert get_path(body, "paging.prev.after") is None and get_path(body, "") is body
     assert records_at(body, "results") == [{"id": 1}] and records_at(body, "one") == [{"id": 2}]
-    assert records_at(body, "missing") == [] and records_at([{"id": 3}], "") == [{"id": 3}]
-    with pytest.raises(ValueError, match="expected a list of records at 'paging.next.after', got str"):
+    assert records_at({"data": None}, "data") == [] and records_at([{"id": 3}], "") == [{"id": 3}]
+    with pytest.raises(ValueError, match="expected a list of records at 'paging.next.after'.*got str"):
         records_at(body, "paging.next.after")
+
+
+@pytest.mark.parametrize(("body", "path", "message"), [
+    ({"items": [{"id": 1}]}, "results", r"no 'results' in the document \(records_path\); the keys there are: 'items'"),
+    ({"paging": {"x": 1}}, "paging.data", r"no 'paging.data'.*keys there are: 'x'"),
+    ([{"id": 1}], "results", r"records_path 'results' expects an object, the document holds list"),
+    ({"results": {}}, "results", "holds an empty object"),
+])
+def test_a_document_without_the_records_key_is_an_error_not_zero_records(body, path, message) -> None:
+    """Issue 9: records under another key counted as an empty page and were lost for good."""
+    with pytest.raises(ValueError, match=message):
+        records_at(body, path)
+
+
+def test_empty_objects_stay_rows() -> None:
+    assert to_table([{}, {}]).num_rows == 2
 
 
 @pytest.mark.parametrize(

@@ -38,3 +38,26 @@ def test_a_keyword_the_function_does_not_take_fails_at_load():
         Derive(function="equals", args=["x"], kwargs={"vale": 1})
     assert derive_column(pa.table({"x": ["a", "b"]}), Derive(function="is_in", args=["x"], kwargs={"values": ["b"]})
                          ).to_pylist() == [False, True]
+
+
+FOLDED = [  # letters NFKD alone cannot fold (it drops them) and plain accents
+    ("Søren Østergaard ApS", "soren ostergaard aps"),
+    ("Ærø Straße Bau GmbH", "aero strasse bau"),
+    ("Łódź Đorđević Þórsson", "lodz dordevic thorsson"),
+    ("Gonçalves & Filhos Ltda.", "goncalves filhos"),
+]
+
+
+@pytest.mark.parametrize(("name", "key"), FOLDED)
+def test_the_stored_name_key_equals_the_key_identity_matching_uses(name, key):
+    from etl.config.loader import load_system
+    from etl.identity.rules import company_keys, person_name_key
+    from etl.transform.mapping import map_batch
+    from etl.transform.normalise import fold_accents
+    from tests.conftest import ROOT
+
+    companies = load_system(ROOT / "mappings" / "crm").entities["companies"]
+    raw = pa.table({"id": ["1"], "properties.name": [name], "archived": ["false"]})
+    stored = map_batch(raw, companies).table.column("name_key").to_pylist()  # what stg_crm__companies holds
+    assert stored == company_keys([name]) == [key]
+    assert fold_accents("Søren") == "Soren" and person_name_key("  Søren  Łukasiewicz ") == "soren lukasiewicz"
