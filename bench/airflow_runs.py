@@ -17,7 +17,7 @@
   database created, the DAG folder parsed, `dag.test()`) applied to `bench_floor` alone.
 
 Everything runs in a private temporary folder (Airflow home, DAG folder, mappings, warehouse, data) and
-on free ports; only the CRM mappings are copied, and every other DAG stays paused. The load average
+on free ports; every DAG but crm_sync and bench_floor stays paused. The load average
 before and after is recorded: these are wall times, and a busy machine stretches them.
 """
 
@@ -67,12 +67,12 @@ def free_port() -> int:
 
 
 def _layout(tmp: Path) -> dict[str, str]:
-    """A DAG folder with the project's DAG files and `bench_floor`, mappings with only the CRM."""
+    """A DAG folder with the project's DAG files and `bench_floor`; the project's mappings (every system
+    present, as for a user, though only crm_sync and bench_floor are unpaused)."""
     dags, mappings = tmp / "dags", tmp / "mappings"
     shutil.copytree(ROOT / "dags", dags, ignore=shutil.ignore_patterns("__pycache__"))
     (dags / "bench_floor.py").write_text(FLOOR_DAG)
-    mappings.mkdir()
-    shutil.copytree(ROOT / "mappings" / "crm", mappings / "crm")
+    shutil.copytree(ROOT / "mappings", mappings, ignore=shutil.ignore_patterns("__pycache__"))
     return {"AIRFLOW__CORE__DAGS_FOLDER": str(dags), "ETL_MAPPINGS_DIR": str(mappings),
             "ETL_DATA_DIR": str(tmp / "var"), "ETL_WAREHOUSE_URL": f"duckdb:///{tmp / 'warehouse.duckdb'}",
             "ETL_REPORTS_DIR": str(tmp / "reports")}

@@ -204,15 +204,24 @@ def build_sync_dags() -> dict[str, DAG]:
     `models/`, `identity/` and the like are not systems), by dag_id.
 
     Each folder is built on its own: whatever breaks one (a broken `_system.yml`, or an error nobody
-    foresaw) becomes that DAG's failing `config` task, and every other DAG is still built."""
+    foresaw) becomes that DAG's failing `config` task, and every other DAG is still built.
+
+    A task process parses this file only to find its own DAG: Airflow's parsing context names it, and
+    only that system is built (Airflow's dynamic-DAG advice), so a task's start-up does not read every
+    system's YAML."""
+    from airflow.sdk import get_parsing_context
+
     from etl.config.loader import system_folders
 
     root = mappings_dir()  # the tasks read the same setting when they run
     if not root.is_dir():
         raise FileNotFoundError(f"ETL_MAPPINGS_DIR={root}: no such folder, so there are no systems to sync")
+    wanted = get_parsing_context().dag_id
     dags: dict[str, DAG] = {}
     for folder in system_folders(root):
         system = folder.name
+        if wanted and f"{system}_sync" != wanted:
+            continue
         try:
             dag = build_dag(system)
         except Exception as exc:  # isolation: one folder's surprise must not take the others down

@@ -111,3 +111,16 @@ def test_an_unforeseen_error_in_one_system_leaves_the_others(mappings_copy):
     dags = build_sync_dags()
     assert {"crm_sync", "erp_sync", "oa_sync"} <= set(dags)
     assert [t.task_id for t in dags["hr_sync"].tasks] == ["config"]
+
+
+def test_a_task_process_builds_only_its_own_sync_dag():
+    """When a task runs, Airflow parses the DAG file with its dag_id in the parsing context: syncs.py then
+    builds that system alone instead of reading every system's YAML at every task start."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk.definitions._internal.dag_parsing_context import _airflow_parsing_context_manager
+
+    with _airflow_parsing_context_manager(dag_id="erp_sync", task_id="orders"):
+        bag = DagBag(dag_folder=str(ROOT / "dags" / "syncs.py"))
+    assert bag.import_errors == {}
+    assert set(bag.dag_ids) == {"erp_sync"}
+    assert "orders" in bag.dags["erp_sync"].task_ids
