@@ -108,3 +108,10 @@ def test_the_readme_example_loads_as_its_dag_and_its_error_example_is_the_real_m
     readme = (ROOT / "README.md").read_text().replace("\n", " ")
     quoted = "trade_show_list.yml:4: mode: Input should be 'upsert', 'update' or 'mirror'"
     assert quoted in str(err.value) and quoted in readme
+
+
+@pytest.mark.parametrize("mode", ["mirror", "update"])
+def test_a_file_target_is_upsert_only(tmp_path, mode):
+    text = f"source: {{table: t}}\nkey: [id]\nmode: {mode}\ntarget: {{kind: file, folder: out}}\ncolumns:\n  id: {{}}\n"
+    with pytest.raises(MappingError, match=rf"sync\.yml:1: .*a file target only supports 'upsert'.*not '{mode}'"):
+        load_sync(_write(tmp_path, text, defaults=None))
