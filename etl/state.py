@@ -131,11 +131,14 @@ def watermark_param(inc: Incremental, watermark: str | None) -> str | None:
 def ensure_state_tables(conn: Connection) -> None:
     import sqlalchemy as sa
 
+    from etl.layers import expose, qualified
+
     text = "TEXT" if conn.dialect.name == "postgresql" else "VARCHAR"
     conn.execute(sa.text(
-        f"""CREATE TABLE IF NOT EXISTS {STATE_TABLE} (
+        f"""CREATE TABLE IF NOT EXISTS {qualified(STATE_TABLE)} (
             pipeline {text} NOT NULL, entity {text} NOT NULL, watermark {text}, run_id {text},
             updated_at TIMESTAMP, PRIMARY KEY (pipeline, entity))"""))
+    expose(conn, STATE_TABLE, replace=False)
 
 
 def read_watermark(conn: Connection, pipeline: str, entity: str) -> str | None:
@@ -181,12 +184,15 @@ def ensure_push_state(conn: Connection) -> None:
     record it refused, the refused content's hash and the reason (sent again once the content changes)."""
     import sqlalchemy as sa
 
+    from etl.layers import expose, qualified
+
     text = "TEXT" if conn.dialect.name == "postgresql" else "VARCHAR"
     conn.execute(sa.text(
-        f"""CREATE TABLE IF NOT EXISTS {PUSH_STATE_TABLE} (
+        f"""CREATE TABLE IF NOT EXISTS {qualified(PUSH_STATE_TABLE)} (
             sync {text} NOT NULL, key {text} NOT NULL, hash BIGINT, target_id {text},
             run_id {text}, pushed_at TIMESTAMP, rejected_hash BIGINT, rejected_reason {text},
             PRIMARY KEY (sync, key))"""))
+    expose(conn, PUSH_STATE_TABLE, replace=False)
 
 
 def accept_pushed(conn: Connection, sync: str, run_id: str, rows: list[tuple[str, int, str | None]]) -> None:

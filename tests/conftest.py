@@ -68,9 +68,12 @@ def reset_pg(url: str) -> None:
     from etl.load.warehouse import with_driver
 
     engine = sa.create_engine(with_driver(url))
+    from etl.layers import SCHEMAS
+
     with engine.begin() as conn:
-        conn.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(sa.text("CREATE SCHEMA public"))
+        for schema in (*SCHEMAS, "public"):  # emptied, not gone: the product's pooled connections outlive this
+            conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
     engine.dispose()
 
 

@@ -31,6 +31,7 @@ from etl.identity.rules import (
     email_key,
     person_name_key,
 )
+from etl.layers import expose, qualified
 from etl.load.merge import bulk_append
 from etl.load.warehouse import dialect_of, existing_columns, quote, sql_type, transaction
 from etl.models.staging import ensure_staging_tables
@@ -180,9 +181,10 @@ def review_rows(entity: str, result: Result) -> list[dict]:
 def _replace_table(conn: Connection, name: str, rows: list[dict]) -> int:
     dialect = dialect_of(str(conn.engine.url))
     _, columns = TABLES[name]
-    conn.execute(sa.text(f"DROP TABLE IF EXISTS {quote(name)}"))
+    conn.execute(sa.text(f"DROP TABLE IF EXISTS {qualified(name)}"))
     defs = ", ".join(f"{quote(c)} {sql_type(dialect, t)}" for c, (t, _) in columns.items())
-    conn.execute(sa.text(f"CREATE TABLE {quote(name)} ({defs})"))
+    conn.execute(sa.text(f"CREATE TABLE {qualified(name)} ({defs})"))
+    expose(conn, name)
     if rows:
         types = {c: pa.decimal128(3, 2) if t.startswith("decimal") else pa.string()
                  for c, (t, _) in columns.items()}

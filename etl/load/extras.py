@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from etl.config.schema import Entity
+from etl.layers import expose, qualified
 from etl.load.warehouse import existing_columns, quote, transaction
 from etl.transform.mapping import EXTRAS, _prepare, source_of
 
@@ -118,8 +119,9 @@ def refresh_view(conn: Connection) -> None:
                      f"WHERE field NOT IN ({used}) GROUP BY field")
     empty = ("SELECT CAST(NULL AS VARCHAR) AS system, CAST(NULL AS VARCHAR) AS entity, "
              "CAST(NULL AS VARCHAR) AS table_name, CAST(NULL AS VARCHAR) AS field, 0 AS rows WHERE 1 = 0")
-    conn.execute(sa.text(f"DROP VIEW IF EXISTS {VIEW}"))
-    conn.execute(sa.text(f"CREATE VIEW {VIEW} AS " + ("\nUNION ALL\n".join(parts) or empty)))
+    conn.execute(sa.text(f"DROP VIEW IF EXISTS {qualified(VIEW)}"))
+    conn.execute(sa.text(f"CREATE VIEW {qualified(VIEW)} AS " + ("\nUNION ALL\n".join(parts) or empty)))
+    expose(conn, VIEW)
 
 
 def backfill(conn: Connection, entity: Entity) -> int:

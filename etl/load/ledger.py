@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 
 from etl.columns import FILE_COLUMN
 from etl.config.schema import Entity
+from etl.layers import expose, qualified
 from etl.load.warehouse import dialect_of, quote, transaction
 
 log = logging.getLogger("etl.load.ledger")
@@ -38,12 +39,13 @@ _COLS = ", ".join(f'"{c}"' for c in COLUMNS)
 def ensure_ledger(conn: Connection) -> None:
     text = "TEXT" if dialect_of(str(conn.engine.url)) == "postgresql" else "VARCHAR"
     conn.execute(sa.text(
-        f"""CREATE TABLE IF NOT EXISTS {LEDGER} (
+        f"""CREATE TABLE IF NOT EXISTS {qualified(LEDGER)} (
             pipeline {text} NOT NULL, entity {text} NOT NULL, file_name {text} NOT NULL,
             checksum {text} NOT NULL, status {text} NOT NULL, "rows" BIGINT, run_id {text} NOT NULL,
             reason {text}, replaces {text}, deleted BIGINT, processed_at TIMESTAMP,
             PRIMARY KEY (pipeline, entity, file_name, checksum, run_id))"""
     ))
+    expose(conn, LEDGER, replace=False)
 
 
 def loaded_checksums(conn: Connection, pipeline: str, entity: str) -> dict[str, list[str]]:

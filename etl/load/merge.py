@@ -16,8 +16,9 @@ import pyarrow.csv as pacsv
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from etl.columns import EXTRAS, ROW_HASH
+from etl.columns import CURSOR_RANK, EXTRAS, ROW_HASH
 from etl.config.schema import Entity
+from etl.layers import expose, qualified
 from etl.load.warehouse import dialect_of, existing_columns, quote, raw_dbapi, sql_type
 
 SEQ = "_seq"
@@ -52,20 +53,23 @@ def ensure_target(conn: Connection, entity: Entity) -> list[str]:
         defs = ", ".join(f"{quote(n)} {sql_type(dialect, t)}" for n, t in cols.items())
         pk = ", ".join(quote(k) for k in entity.primary_key)
         key = f", PRIMARY KEY ({pk})" if entity.write_mode == "merge" else ""
-        conn.execute(sa.text(f"CREATE TABLE {quote(entity.target)} ({defs}{key})"))
+        conn.execute(sa.text(f"CREATE TABLE {qualified(entity.target)} ({defs}{key})"))
+        expose(conn, entity.target)
         return []
     added = []
     for name, typ in cols.items():
         if name not in have:
             column = f"{quote(name)} {sql_type(dialect, typ)}"
-            conn.execute(sa.text(f"ALTER TABLE {quote(entity.target)} ADD COLUMN {column}"))
+            conn.execute(sa.text(f"ALTER TABLE {qualified(entity.target)} ADD COLUMN {column}"))
             added.append(name)
+    if added:
+        expose(conn, entity.target)  # the view lists the new columns too
     return added
 
 
 def _stage_ddl(conn: Connection, entity: Entity) -> None:
     dialect = dialect_of(str(conn.engine.url))
-    cols = {**target_columns(entity), ROW_HASH: "bigint", SEQ: "bigint"}
+    cols = {**target_columns(entity), ROW_HASH: "bigint", SEQ: "bigint", CURSOR_RANK: "float"}
     defs = ", ".join(f"{quote(n)} {sql_type(dialect, 'text' if t == 'json' else t)}" for n, t in cols.items())
     conn.execute(sa.text(f"DROP TABLE IF EXISTS {STAGE}"))
     conn.execute(sa.text(f"CREATE TEMPORARY TABLE {STAGE} ({defs})"))
@@ -101,14 +105,16 @@ def stage_batches(conn: Connection, entity: Entity, batches: Iterable[pa.Table])
             continue
         batch = batch.append_column(SEQ, pa.array(range(seq, seq + batch.num_rows), pa.int64()))
         seq += batch.num_rows
-        bulk_append(conn, STAGE, batch.select(names))
+        bulk_append(conn, STAGE, batch.select([*names, CURSOR_RANK] if CURSOR_RANK in batch.column_names else names))
     return seq
 
 
 def _latest_sql(entity: Entity) -> str:
-    """The stage with one row per key: the last one received wins (it is the newest version)."""
+    """The stage with one row per key: the version with the greatest cursor wins (a source may send an
+    old version after a new one); among equal cursors, or without one, the last received."""
     pk = ", ".join(quote(k) for k in entity.primary_key)
-    return (f"SELECT * FROM (SELECT s.*, row_number() OVER (PARTITION BY {pk} ORDER BY {SEQ} DESC) AS _rn "
+    order = f"{CURSOR_RANK} DESC NULLS LAST, {SEQ} DESC"
+    return (f"SELECT * FROM (SELECT s.*, row_number() OVER (PARTITION BY {pk} ORDER BY {order}) AS _rn "
             f"FROM {STAGE} s) latest WHERE _rn = 1")
 
 

@@ -17,6 +17,7 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from etl.layers import expose, qualified
 from etl.load.warehouse import dialect_of, existing_columns
 from etl.redact import redact
 from etl.state import PUSH_STATE_TABLE, ensure_push_state
@@ -30,11 +31,11 @@ def _ddl(dialect: str) -> list[str]:
     text, js = ("TEXT", "JSONB") if dialect == "postgresql" else ("VARCHAR", "JSON")
     counts = ", ".join(f"{c} BIGINT" for c in COUNTS)
     return [
-        f"""CREATE TABLE IF NOT EXISTS {RUNS} (
+        f"""CREATE TABLE IF NOT EXISTS {qualified(RUNS)} (
             run_id {text} NOT NULL, sync {text} NOT NULL, target {text}, mode {text}, status {text} NOT NULL,
             dry_run BOOLEAN, started_at TIMESTAMP, finished_at TIMESTAMP, {counts}, requests BIGINT,
             seconds DOUBLE PRECISION, error {text}, PRIMARY KEY (run_id, sync))""",
-        f"""CREATE TABLE IF NOT EXISTS {REJECTS} (
+        f"""CREATE TABLE IF NOT EXISTS {qualified(REJECTS)} (
             run_id {text} NOT NULL, sync {text} NOT NULL, key {text}, reason {text}, payload {js},
             rejected_at TIMESTAMP)""",
     ]
@@ -44,12 +45,15 @@ def ensure_push_tables(conn: Connection) -> None:
     dialect = dialect_of(str(conn.engine.url))
     for stmt in _ddl(dialect):
         conn.execute(sa.text(stmt))
+    for table in (RUNS, REJECTS):
+        expose(conn, table, replace=False)
     ensure_push_state(conn)
     text = "TEXT" if dialect == "postgresql" else "VARCHAR"
     if "rejected_hash" not in existing_columns(conn, STATE):  # a state table from before refusals were kept
         conn.execute(sa.text(f"ALTER TABLE {STATE} ALTER COLUMN hash DROP NOT NULL"))
         conn.execute(sa.text(f"ALTER TABLE {STATE} ADD COLUMN rejected_hash BIGINT"))
         conn.execute(sa.text(f"ALTER TABLE {STATE} ADD COLUMN rejected_reason {text}"))
+        expose(conn, STATE)
 
 
 def now_utc() -> dt.datetime:

@@ -20,6 +20,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from etl import layers
 from etl.config.loader import PROJECT_ROOT
 from etl.dburl import with_driver
 from etl.redact import redact
@@ -119,8 +120,30 @@ def _engine(url: str) -> Engine:
         Path(sa.engine.make_url(url).database or "").parent.mkdir(parents=True, exist_ok=True)
         limit = os.environ.get("ETL_DUCKDB_MEMORY_LIMIT", DUCKDB_MEMORY_LIMIT)
         config = {"memory_limit": limit} if limit else {}
-        return sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args={"config": config})
-    return sa.create_engine(url, pool_pre_ping=True)
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args={"config": config})
+    else:
+        engine = sa.create_engine(url, pool_pre_ping=True)
+    dialect = dialect_of(url)
+    sa.event.listen(engine, "connect", lambda dbapi_conn, _record: _on_connect(dialect, dbapi_conn))
+    return engine
+
+
+def _on_connect(dialect: str, dbapi_conn) -> None:
+    """Every pipeline connection finds bare table names in their layer schemas (etl/layers.py)."""
+    cursor = dbapi_conn.cursor()
+    for stmt in layers.connection_setup(dialect):
+        if dialect == "duckdb":
+            cursor.execute(stmt)
+            continue
+        try:  # a plain SET lasts the session once its transaction is committed
+            cursor.execute(stmt)
+            dbapi_conn.commit()
+        except Exception:  # noqa: BLE001 - CREATE SCHEMA raced by another process, or no right to: it exists
+            dbapi_conn.rollback()
+    cursor.close()
+
+
+_PREPARED: set[str] = set()
 
 
 def _is_lock_error(exc: Exception) -> bool:
@@ -146,6 +169,10 @@ def transaction(url: str | None = None) -> Iterator[Connection]:
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
     try:
+        if url not in _PREPARED:  # once per process: schemas, database search path, tables of old versions
+            with conn.begin():
+                layers.prepare(conn)
+            _PREPARED.add(url)
         with conn.begin():
             yield conn
     finally:
@@ -162,9 +189,14 @@ def quote(name: str) -> str:
 
 
 def existing_columns(conn: Connection, table: str) -> list[str]:
+    """The table's columns in its layer's schema; empty when it does not exist."""
     rows = conn.execute(
         sa.text("SELECT column_name FROM information_schema.columns WHERE table_name = :t "
-                "AND table_schema = current_schema() ORDER BY ordinal_position"),
-        {"t": table},
+                "AND table_schema = :s AND table_catalog = current_database() ORDER BY ordinal_position"),
+        {"t": table, "s": layers.schema_of(table)},
     )
     return [r[0] for r in rows]
+
+
+def has_table(conn: Connection, table: str) -> bool:
+    return bool(existing_columns(conn, table))

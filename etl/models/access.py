@@ -22,9 +22,11 @@ import os
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from etl.layers import CORE, MARTS, qualified, schema_of
 from etl.load.warehouse import existing_columns, quote
 
 ANALYST_ROLE = "analyst"
+READABLE = (CORE, MARTS)
 
 
 def _literal(text: str) -> str:
@@ -48,14 +50,18 @@ def ensure_analyst_role(conn: Connection) -> None:
 
 
 def grant_analyst(conn: Connection, tables: list[str]) -> None:
-    """SELECT on `tables` (the core and mart tables just built), and USAGE on their schema; nothing else."""
+    """SELECT on `tables` (the core and mart tables just built) and USAGE on their two schemas; nothing
+    else. Without USAGE on staging and etl, PostgreSQL refuses `staging.x` and skips those schemas when
+    the analyst writes a bare name (the database's search path, etl/layers.py)."""
     if conn.dialect.name != "postgresql":
         return
     ensure_analyst_role(conn)
-    schema = conn.execute(sa.text("SELECT current_schema()")).scalar_one()
-    conn.execute(sa.text(f"GRANT USAGE ON SCHEMA {quote(schema)} TO {ANALYST_ROLE}"))
+    for schema in READABLE:
+        conn.execute(sa.text(f"GRANT USAGE ON SCHEMA {quote(schema)} TO {ANALYST_ROLE}"))
     for table in tables:
-        conn.execute(sa.text(f"GRANT SELECT ON {quote(table)} TO {ANALYST_ROLE}"))
+        if schema_of(table) not in READABLE:
+            raise ValueError(f"{table} is in schema {schema_of(table)}, which analysts may not read")
+        conn.execute(sa.text(f"GRANT SELECT ON {qualified(table)} TO {ANALYST_ROLE}"))
 
 
 def comment_columns(conn: Connection, table: str, columns: dict[str, str], description: str = "") -> None:
@@ -63,11 +69,21 @@ def comment_columns(conn: Connection, table: str, columns: dict[str, str], descr
     have = set(existing_columns(conn, table))
     if not have:
         return
-    if description:
-        conn.execute(sa.text(f"COMMENT ON TABLE {quote(table)} IS {_literal(description)}"))
-    for column, meaning in columns.items():
-        if column in have and meaning:
-            conn.execute(sa.text(f"COMMENT ON COLUMN {quote(table)}.{quote(column)} IS {_literal(meaning)}"))
+    # DuckDB: also on the read-through view in main, which is what a BI tool opening the file lists
+    targets = [("TABLE", qualified(table))] + ([("VIEW", f"main.{quote(table)}")] if _has_view(conn, table) else [])
+    for kind, name in targets:
+        if description:
+            conn.execute(sa.text(f"COMMENT ON {kind} {name} IS {_literal(description)}"))
+        for column, meaning in columns.items():
+            if column in have and meaning:
+                conn.execute(sa.text(f"COMMENT ON COLUMN {name}.{quote(column)} IS {_literal(meaning)}"))
+
+
+def _has_view(conn: Connection, table: str) -> bool:
+    if conn.dialect.name != "duckdb":
+        return False
+    return conn.execute(sa.text("SELECT count(*) FROM duckdb_views() WHERE schema_name = 'main' AND view_name = :t "
+                                "AND database_name = current_database()"), {"t": table}).scalar_one() > 0
 
 
 def comment_staging(conn: Connection) -> None:

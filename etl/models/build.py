@@ -22,6 +22,7 @@ import sqlglot
 import yaml
 from sqlglot import exp
 
+from etl.layers import expose, qualified
 from etl.load.warehouse import quote, transaction
 from etl.models.access import comment_columns, comment_staging, grant_analyst
 from etl.models.conform import conformed_models
@@ -162,8 +163,9 @@ def build_models(url: str | None = None, sql_dir: Path = SQL_DIR) -> dict[str, i
                 if model.layer == "history":
                     record_history(conn, model)
                 else:
-                    conn.execute(sa.text(f"DROP TABLE IF EXISTS {quote(model.name)}"))
-                    conn.execute(sa.text(f"CREATE TABLE {quote(model.name)} AS\n{model.sql}"))
+                    conn.execute(sa.text(f"DROP TABLE IF EXISTS {qualified(model.name)}"))
+                    conn.execute(sa.text(f"CREATE TABLE {qualified(model.name)} AS\n{model.sql}"))
+                    expose(conn, model.name)
             except sa.exc.DBAPIError as exc:
                 raise ModelError(f"{model.path}: {type(exc.orig).__name__}: {exc.orig}".strip()) from exc
             comment_columns(conn, model.name, model.columns, model.description)

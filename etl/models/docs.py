@@ -11,6 +11,7 @@ from pathlib import Path
 from etl.config.loader import PROJECT_ROOT
 from etl.identity.crosswalk import TABLES
 from etl.identity.rules import CUSTOMER_RULES, OVERRIDE, PERSON_RULES, Rule
+from etl.layers import schema_of
 from etl.models.build import LAYERS, build_order, discover
 
 DOC_PATH = PROJECT_ROOT / "docs" / "warehouse.md"
@@ -26,6 +27,26 @@ as received but typed and checked). The `warehouse_models` DAG runs whenever any
 it rebuilds the identity crosswalks, then the core layer (conformed dimensions `dim_*` and facts
 `fct_*`), then the marts (`mart_*`, what dashboards read). Every table of those layers is rebuilt
 from scratch in one transaction, so a query sees either the previous build or the new one.
+
+**Schemas.** Each layer is a schema, on DuckDB and PostgreSQL alike (`etl/layers.py` places every
+table by its name):
+
+| schema | tables | who reads it |
+|---|---|---|
+| `marts` | `mart_*` | analysts, dashboards |
+| `core` | `dim_*`, `fct_*`, `hist_*`, `crm_*` (conformed CRM); `xwalk_*` crosswalks | analysts (not xwalk_*) |
+| `staging` | `stg_<system>__<entity>`, one per mapping file | the pipeline, engineers |
+| `etl` | control tables (`etl_runs`, `etl_quarantine`, `etl_state`, `etl_files`, `etl_push_*`, \
+the `etl_unmapped_fields` view) and the build's `model_*` settings | engineers |
+
+Bare names keep working, so `SELECT * FROM mart_sales` and `SELECT * FROM marts.mart_sales` are the
+same query. PostgreSQL: the database's default search path names the four schemas (set by the
+pipeline with `ALTER DATABASE ... SET search_path`), and the `analyst` role, which may use only
+`core` and `marts`, gets "permission denied" for `staging.*` and `etl.*`. DuckDB keeps no search path
+in the file, so every table also has a read-through view of the same name in `main`
+(`main.mart_sales` is `SELECT * FROM marts.mart_sales`): a fresh `duckdb.connect("warehouse.duckdb")`
+finds bare names, and a BI tool browsing `main` sees every table with its column comments. The
+read-only snapshot for analysts (`warehouse.read.duckdb`) has the same layout, `core` and `marts` only.
 
 Query the marts first; go to the facts and dimensions for questions the marts do not answer, and
 to staging only for fields no model carries (each staging table is described by its mapping file,
@@ -75,8 +96,9 @@ def _identity_section() -> list[str]:
 
 
 def _model_section(layer: str) -> list[str]:
-    title = {"core": "Core: conformed dimensions and facts", "history": "History (SCD type 2, kept across builds)",
-             "marts": "Marts"}[layer]
+    title = {"core": "Core: conformed dimensions and facts (schema `core`)",
+             "history": "History (SCD type 2, kept across builds; schema `core`)",
+             "marts": "Marts (schema `marts`)"}[layer]
     out = [f"## {title}", ""]
     for model in (m for m in build_order(discover()) if m.layer == layer):
         out += [f"### `{model.name}`", "", _md(model.description), "", f"Grain: {_md(model.grain)}.", ""]
@@ -90,16 +112,19 @@ def _staging_and_control() -> list[str]:
     from etl.models.dictionary import catalog
 
     tables = catalog()
-    out = ["## Staging tables", "",
+    out = ["## Staging tables (schema `staging`)", "",
            "One per mapping file, as received but typed, normalised and checked; rows a check refuses go to "
            "`etl_quarantine` instead. Analysts do not read them (the `analyst` role has no grant on them).", ""]
     for t in (t for t in tables if t.layer == "staging"):
         out += [f"### `{t.name}`", "", _md(t.description), "", f"Grain: {_md(t.grain)}. Defined in `{t.source}`.",
                 "", "| column | type | meaning |", "|---|---|---|",
                 *[f"| `{c}` | {ty} | {_md(m)} |" for c, (ty, m) in t.columns.items()], ""]
-    out += ["## Control tables", "", "The pipeline's bookkeeping, for engineers; never granted to analysts.", "",
-            "| table | what it holds |", "|---|---|",
-            *[f"| `{t.name}` | {_md(t.description)} |" for t in tables if t.layer == "control"], ""]
+    out += ["## Control tables (schema `etl`)", "",
+            "The pipeline's bookkeeping, for engineers; never granted to analysts (the crosswalks sit in `core` "
+            "beside the models they feed, but are not granted either).", "",
+            "| table | schema | what it holds |", "|---|---|---|",
+            *[f"| `{t.name}` | `{schema_of(t.name)}` | {_md(t.description)} |" for t in tables if t.layer == "control"],
+            ""]
     return out
 
 

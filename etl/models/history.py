@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from etl.layers import expose, qualified
 from etl.load.warehouse import quote
 
 if TYPE_CHECKING:
@@ -37,9 +38,10 @@ def record_history(conn: Connection, model: Model) -> dict[str, int]:
     current = f"({model.sql}) cur"
     data_cols = [c for c in model.columns if c not in VERSION_COLUMNS]
     selected = ", ".join(f"cur.{quote(c)}" for c in data_cols)
-    conn.execute(sa.text(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT {selected}, "
+    conn.execute(sa.text(f"CREATE TABLE IF NOT EXISTS {qualified(model.name)} AS SELECT {selected}, "
                          f"CAST(cur.changed_at AS TIMESTAMP) AS valid_from, CAST(NULL AS TIMESTAMP) AS valid_to, "
                          f"TRUE AS is_current FROM {current} WHERE 1 = 0"))
+    expose(conn, model.name, replace=False)
     same_key = " AND ".join(f"h.{quote(k)} = cur.{quote(k)}" for k in keys)
     changed = " OR ".join(f"h.{quote(c)} IS DISTINCT FROM cur.{quote(c)}" for c in tracked)
     closed = conn.execute(sa.text(

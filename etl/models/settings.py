@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 
 from etl.config.loader import PROJECT_ROOT, MappingError, _format_errors, _read_yaml, mappings_dir
 from etl.config.schema import Strict
+from etl.layers import expose, qualified
 
 DEFAULT_PATH = PROJECT_ROOT / "mappings" / "models" / "analytics.yml"
 Score = tuple[int, int]
@@ -85,18 +86,20 @@ def write_settings(conn: Connection, settings: Analytics | None = None) -> dict:
     a = settings.associations
     row = {"as_of_date": as_of_date(conn, settings), "min_support": a.min_support,
            "min_confidence": a.min_confidence, "min_lift": a.min_lift, "min_baskets": a.min_baskets}
-    conn.execute(sa.text("DROP TABLE IF EXISTS model_settings"))
-    conn.execute(sa.text("CREATE TABLE model_settings (as_of_date DATE, min_support DOUBLE PRECISION, "
+    conn.execute(sa.text(f"DROP TABLE IF EXISTS {qualified('model_settings')}"))
+    conn.execute(sa.text(f"CREATE TABLE {qualified('model_settings')} (as_of_date DATE, min_support DOUBLE PRECISION, "
                          "min_confidence DOUBLE PRECISION, min_lift DOUBLE PRECISION, min_baskets INTEGER)"))
     conn.execute(sa.text("INSERT INTO model_settings VALUES (:as_of_date, :min_support, :min_confidence, "
                          ":min_lift, :min_baskets)"), row)
-    conn.execute(sa.text("DROP TABLE IF EXISTS model_rfm_segments"))
-    conn.execute(sa.text("CREATE TABLE model_rfm_segments (priority INTEGER, segment VARCHAR(64), "
+    conn.execute(sa.text(f"DROP TABLE IF EXISTS {qualified('model_rfm_segments')}"))
+    conn.execute(sa.text(f"CREATE TABLE {qualified('model_rfm_segments')} (priority INTEGER, segment VARCHAR(64), "
                          "r_min INTEGER, r_max INTEGER, f_min INTEGER, f_max INTEGER, m_min INTEGER, "
                          "m_max INTEGER)"))
     conn.execute(sa.text("INSERT INTO model_rfm_segments VALUES (:p, :s, :r0, :r1, :f0, :f1, :m0, :m1)"),
                  [{"p": i, "s": s.segment, **_bounds("r", s.r), **_bounds("f", s.f), **_bounds("m", s.m)}
                   for i, s in enumerate(settings.rfm.segments, start=1)])
+    for table in ("model_settings", "model_rfm_segments"):
+        expose(conn, table)
     return row
 
 

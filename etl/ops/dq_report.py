@@ -20,7 +20,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from etl.config.schema import Entity
-from etl.load.warehouse import engine_for, warehouse_url
+from etl.load.warehouse import engine_for, has_table, warehouse_url
 from etl.ops.runs import RunRow, run_rows
 
 SAMPLES_PER_RULE = 3
@@ -46,7 +46,7 @@ def report_url(path: Path) -> str:
 
 
 def _quarantine(conn, run_id: str, pipeline: str) -> dict[str, list[tuple]]:
-    if not sa.inspect(conn).has_table("etl_quarantine"):
+    if not has_table(conn, "etl_quarantine"):
         return {}
     out: dict[str, list[tuple]] = {}
     rows = conn.execute(sa.text("SELECT entity, primary_key, failed_rule, reason, record FROM etl_quarantine "

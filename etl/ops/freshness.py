@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from etl.load.warehouse import engine_for, warehouse_url
+from etl.load.warehouse import engine_for, has_table, warehouse_url
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class Report:
 
 def last_successes(url: str | None = None) -> dict[tuple[str, str], dt.datetime]:
     with engine_for(url or warehouse_url()).connect() as conn:
-        if not sa.inspect(conn).has_table("etl_runs"):
+        if not has_table(conn, "etl_runs"):
             return {}
         rows = conn.execute(sa.text("SELECT pipeline, entity, max(finished_at) FROM etl_runs "
                                     "WHERE status = 'success' GROUP BY pipeline, entity"))

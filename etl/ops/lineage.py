@@ -45,9 +45,11 @@ def sql_dataset(url: str, table: str):
 
 
 def warehouse_dataset(table: str):
+    """A warehouse table, named with its layer's schema (etl/layers.py)."""
+    from etl.layers import schema_of
     from etl.load.warehouse import warehouse_url
 
-    return sql_dataset(warehouse_url(), table)
+    return sql_dataset(warehouse_url(), table if "." in table else f"{schema_of(table)}.{table}")
 
 
 def http_dataset(base_url: str, path: str):

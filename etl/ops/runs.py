@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from etl.load.audit import COUNTS
-from etl.load.warehouse import engine_for, warehouse_url
+from etl.load.warehouse import engine_for, has_table, warehouse_url
 
 RUN_COLUMNS = ("run_id", "pipeline", "entity", "status", "started_at", "finished_at", "watermark_to",
                *COUNTS, "seconds", "error")
@@ -43,7 +43,7 @@ class RunRow:
 
 
 def _has_table(conn, name: str) -> bool:
-    return sa.inspect(conn).has_table(name)
+    return has_table(conn, name)
 
 
 def recent_runs(url: str | None = None, limit: int = 20, pipeline: str | None = None,

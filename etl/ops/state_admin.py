@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from etl import state
 from etl.load import audit
-from etl.load.warehouse import engine_for, transaction, warehouse_url
+from etl.load.warehouse import engine_for, has_table, transaction, warehouse_url
 
 
 def show(url: str | None = None, pipeline: str | None = None) -> list[tuple]:
@@ -25,7 +25,7 @@ def show(url: str | None = None, pipeline: str | None = None) -> list[tuple]:
         sql += " WHERE pipeline = :p"
         params["p"] = pipeline
     with engine_for(url or warehouse_url()).connect() as conn:
-        if not sa.inspect(conn).has_table("etl_state"):
+        if not has_table(conn, "etl_state"):
             return []
         return [tuple(r) for r in conn.execute(sa.text(sql + " ORDER BY pipeline, entity"), params)]
 

@@ -28,7 +28,7 @@ import json
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,8 +80,11 @@ _batch_definition: Any = None
 _prepared_suites: dict[str, _PreparedSuite] = {}
 
 
-def validate_batch(table: pa.Table, suite: dict, key_columns: list[str]) -> BatchValidation:
-    """Run `suite` on `table` with GX; return valid rows, quarantined rows and table failures."""
+def validate_batch(table: pa.Table, suite: dict, key_columns: list[str],
+                   hidden: Collection[str] = ()) -> BatchValidation:
+    """Run `suite` on `table` with GX; return valid rows, quarantined rows and table failures.
+
+    `hidden`: personal columns (a pii policy other than keep) whose values a reason never quotes."""
     started = time.perf_counter()
     missing = [column for column in key_columns if column not in table.column_names]
     if missing:
@@ -103,7 +106,7 @@ def validate_batch(table: pa.Table, suite: dict, key_columns: list[str]) -> Batc
             if not result.success:
                 table_failures.append(_table_message(label, expectation, result.result))
             continue
-        _record_rows(failed_rows, table, expectation, label, np.asarray(rows, dtype=np.int64))
+        _record_rows(failed_rows, table, expectation, label, np.asarray(rows, dtype=np.int64), hidden)
         if not result.success and not rows:
             table_failures.append(_table_message(label, expectation, result.result))
         elif not result.success and expectation["kwargs"].get("mostly", 1) < 1:
@@ -192,12 +195,14 @@ def _record_rows(
     expectation: dict,
     label: str,
     rows: np.ndarray,
+    hidden: Collection[str] = (),
 ) -> None:
     if rows.size == 0:
         return
     columns = _row_columns(expectation)
     indices = pa.array(rows)
-    values = [table.column(c).take(indices).to_pylist() for c in columns]
+    values = [[_Hidden.of(v) if c in hidden else v for v in table.column(c).take(indices).to_pylist()]
+              for c in columns]
     describe = _describer(expectation["type"], expectation["kwargs"], columns)
     for row, *row_values in zip(rows.tolist(), *values, strict=True):
         failed_rows.setdefault(row, []).append((label, describe(row_values)))
@@ -255,7 +260,7 @@ def _describer(exp_type: str, kwargs: dict, columns: list[str]) -> Callable[[lis
         return lambda values: f"{column} is null"
     if exp_type in ("expect_column_value_lengths_to_be_between", "expect_column_value_lengths_to_equal"):
         wanted = _bounds(kwargs) if exp_type.endswith("between") else f"{kwargs.get('value')}"
-        return lambda values: f"{column} {_show(values[0])} has length {len(str(values[0]))}, not {wanted}"
+        return lambda values: f"{column} {_show(values[0])} has length {_length(values[0])}, not {wanted}"
     if exp_type == "expect_column_pair_values_to_be_equal":
         return lambda values: f"{column} {_show(values[0])} differs from {columns[1]} {_show(values[1])}"
     if len(columns) > 1:
@@ -299,9 +304,29 @@ _ROW_SUFFIXES = {
 }
 
 
+class _Hidden(str):
+    """A personal value in a reason: shown as its length only."""
+
+    length: int
+
+    @classmethod
+    def of(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        shown = cls(f"<personal data, {len(str(value))} characters>")
+        shown.length = len(str(value))
+        return shown
+
+
+def _length(value: Any) -> int:
+    return value.length if isinstance(value, _Hidden) else len(str(value))
+
+
 def _show(value: Any) -> str:
     if value is None:
         return "null"
+    if isinstance(value, _Hidden):
+        return str(value)
     if isinstance(value, str | bytes):
         return repr(value)
     if isinstance(value, float) and math.isnan(value):

@@ -9,6 +9,12 @@ The workers are spawned once per process and reused; they import only this modul
 pandas), so each costs about 25 MB. Small batches (tests, incremental runs) never start one. As with
 any spawned worker, a script that ends up here must keep its top-level code under
 `if __name__ == "__main__":` (the worker imports the main module).
+
+Workers die with their parent. A worker killed outright (SIGKILL of an Airflow task, the OOM killer)
+would otherwise wait on its queue forever, and keep multiprocessing's resource tracker alive with it
+(issue 9: orphans in about half of the trials). Each worker watches its parent from a daemon thread
+(`_watch_parent`, every WATCH_S) and exits as soon as it is gone, whatever the platform and whichever
+thread started the pool; the resource tracker then sees its pipe close and exits too.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ import atexit
 import logging
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -25,6 +33,7 @@ import phonenumbers
 
 log = logging.getLogger(__name__)
 PARALLEL_MIN = 5_000  # distinct numbers; below this a worker's round trip costs more than it saves
+WATCH_S = 0.5  # how often a worker checks that its parent is alive
 _pool: ProcessPoolExecutor | None = None
 
 
@@ -82,8 +91,22 @@ def _get_pool(size: int) -> ProcessPoolExecutor:
     global _pool
     if _pool is None:
         # spawn, not fork: this process has threads (HTTP prefetch, DuckDB), which fork would copy mid-lock
-        _pool = ProcessPoolExecutor(max_workers=size, mp_context=multiprocessing.get_context("spawn"))
+        _pool = ProcessPoolExecutor(max_workers=size, mp_context=multiprocessing.get_context("spawn"),
+                                    initializer=_watch_parent, initargs=(os.getpid(),))
     return _pool
+
+
+def _watch_parent(parent: int) -> None:
+    """Pool initializer: exit this worker as soon as `parent` is no longer its parent (it died)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(WATCH_S)
+        os._exit(1)  # no cleanup to run: the parent that wanted the results is gone
+
+    if os.getppid() != parent:
+        os._exit(1)
+    threading.Thread(target=watch, name="etl-parent-watch", daemon=True).start()
 
 
 def _reset_pool() -> None:

@@ -51,3 +51,13 @@ def test_bad_input(case: Case, warehouse: str, tmp_path, monkeypatch, request) -
         url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
     monkeypatch.setenv("ETL_DATA_DIR", str(tmp_path / "var"))
     verify(case, run_case(case, Env(tmp_path, monkeypatch.setenv, url)))
+
+
+def test_corpus_size() -> None:
+    """The issue asks for at least 60 kinds across REST, SQL, files and config."""
+    from collections import Counter
+
+    kinds = Counter(c.enters for _, c in CASES)
+    assert len({(m, c.kind) for m, c in CASES}) == len(CASES), "two cases of one module share a kind name"
+    assert len(CASES) >= 60, kinds
+    assert set(kinds) >= {"rest", "sql", "file", "config"}, kinds

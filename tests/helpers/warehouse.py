@@ -43,8 +43,10 @@ def assert_invariant(run: dict) -> None:
 
 def table_snapshot(url: str, table: str, skip_columns: tuple[str, ...] = ("_loaded_at", "extras")) -> list[tuple]:
     """Every row as strings, sorted, without `skip_columns` (run-specific ones, when two runs are compared)."""
+    from etl.layers import schema_of
+
     data = rows(url, f'SELECT * FROM "{table}"')
     names = [r[0] for r in rows(url, "SELECT column_name FROM information_schema.columns WHERE table_name = :t "
-                                      "ORDER BY ordinal_position", t=table)]
+                                      "AND table_schema = :s ORDER BY ordinal_position", t=table, s=schema_of(table))]
     skip = {names.index(c) for c in skip_columns if c in names}
     return sorted(tuple(str(v) for i, v in enumerate(r) if i not in skip) for r in data)

@@ -125,8 +125,10 @@ def marts(tmp_path_factory, pg_url) -> dict:
 
 
 def _table(url: str, table: str) -> pd.DataFrame:
+    from etl.layers import schema_of
+
     names = [c for (c,) in rows(url, "SELECT column_name FROM information_schema.columns WHERE table_name = :t "
-                                     "ORDER BY ordinal_position", t=table)]
+                                     "AND table_schema = :s ORDER BY ordinal_position", t=table, s=schema_of(table))]
     return pd.DataFrame(rows(url, f"SELECT * FROM {table}"), columns=names)
 
 
@@ -307,15 +309,21 @@ def test_analyst_reads_core_and_marts_only(marts, monkeypatch):
     analyst = sa.engine.make_url(url).set(username="analyst", password="analyst-test-secret")
     engine = sa.create_engine(analyst, poolclass=sa.pool.NullPool)
     allowed = ["mart_customer_value", "mart_customer_360", "mart_product_associations", "dim_customer",
-               "fct_sales", "crm_contacts"]
-    refused = ["stg_crm__contacts", "stg_erp__invoices", "stg_hr__employees", "etl_runs", "etl_quarantine",
-               "etl_state", "xwalk_review", "model_settings"]
+               "fct_sales", "crm_contacts", "marts.mart_sales", "core.fct_deals"]
+    refused = ["staging.stg_crm__contacts", "staging.stg_erp__invoices", "staging.stg_hr__employees",
+               "etl.etl_runs", "etl.etl_quarantine", "etl.etl_state", "core.xwalk_review", "etl.model_settings"]
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT current_user")).scalar_one() == "analyst"
-        for table in allowed:
+        for table in allowed:  # bare names through the database's search path, or schema-qualified
             conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
+        usable = conn.execute(sa.text("SELECT nspname FROM pg_namespace WHERE nspname IN "
+                                      "('staging', 'core', 'marts', 'etl') AND has_schema_privilege(nspname, 'USAGE')"))
+        assert sorted(r[0] for r in usable) == ["core", "marts"]
     for table in refused:
         with engine.connect() as conn, pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
+            conn.execute(sa.text(f"SELECT * FROM {table} LIMIT 1"))
+    for table in ("stg_crm__contacts", "etl_runs", "etl_quarantine"):  # schemas it may not use are skipped
+        with engine.connect() as conn, pytest.raises(sa.exc.ProgrammingError, match="does not exist"):
             conn.execute(sa.text(f"SELECT * FROM {table} LIMIT 1"))
     engine.dispose()
 
@@ -326,13 +334,16 @@ def test_columns_carry_the_documented_meaning_as_database_comments(marts, wareho
     from etl.models.build import discover
 
     url = marts["urls"][warehouse]
-    sql = {"duckdb": "SELECT comment FROM duckdb_columns() WHERE table_name = :t AND column_name = :c",
-           "postgres": "SELECT col_description(to_regclass(:t), a.attnum) FROM pg_attribute a "
-                       "WHERE a.attrelid = to_regclass(:t) AND a.attname = :c"}[warehouse]
+    # DuckDB: on the table in its schema and on its read-through view in main (what a BI tool lists)
+    sql = {"duckdb": "SELECT schema_name, comment FROM duckdb_columns() WHERE table_name = :t AND column_name = :c "
+                     "ORDER BY schema_name",
+           "postgres": "SELECT c.relnamespace::regnamespace::text, col_description(c.oid, a.attnum) FROM pg_class c "
+                       "JOIN pg_attribute a ON a.attrelid = c.oid WHERE c.relname = :t AND a.attname = :c"}[warehouse]
     segment = discover()["mart_customer_value"].columns["segment"]
-    assert rows(url, sql, t="mart_customer_value", c="segment") == [(segment,)]
-    assert rows(url, sql, t="stg_crm__tickets", c="category") == [
-        ("PRODUCT_ISSUE, BILLING_ISSUE, FEATURE_REQUEST or GENERAL_INQUIRY",)]
+    category = "PRODUCT_ISSUE, BILLING_ISSUE, FEATURE_REQUEST or GENERAL_INQUIRY"
+    views = ["main"] if warehouse == "duckdb" else []
+    assert rows(url, sql, t="mart_customer_value", c="segment") == [(s, segment) for s in [*views, "marts"]]
+    assert rows(url, sql, t="stg_crm__tickets", c="category") == [(s, category) for s in [*views, "staging"]]
 
 
 def test_duckdb_readers_use_a_snapshot_that_never_blocks_a_build(marts):
@@ -371,6 +382,14 @@ def test_duckdb_readers_use_a_snapshot_that_never_blocks_a_build(marts):
                            str(path)], capture_output=True, text=True, check=True).stdout
     names = json.loads(snap)
     assert set(names) == set(tables) and not [n for n in names if n.startswith(("stg_", "etl_", "xwalk_"))]
+    import duckdb
+
+    with duckdb.connect(str(path), read_only=True) as snapshot:  # the warehouse's layout: a schema per layer
+        placed = snapshot.execute("SELECT table_schema, table_name, table_type FROM information_schema.tables "
+                                  "WHERE table_catalog = current_database()").fetchall()
+    assert {(s, n) for s, n, kind in placed if kind == "BASE TABLE"} == {
+        ("marts" if n.startswith("mart_") else "core", n) for n in tables}
+    assert {n for s, n, kind in placed if kind == "VIEW" and s == "main"} == set(tables)
     assert not path.with_name(path.name + ".partial").exists()
     print(f"snapshot of {again['tables']} tables published in {again['seconds']}s")
 

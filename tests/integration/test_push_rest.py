@@ -168,6 +168,22 @@ def test_rate_limit_answers_429_and_the_push_waits_as_told(tmp_duckdb_url):
         stats = srv.admin("/_admin/writes")
         assert result.counts["created"] == 16 and len(target_records(srv, "marketing_list_members")) == 16
     assert stats["rate_limited"] > 0 and stats["records_written"] == 16
+    # Retry-After (>= 1 s, when the server has a token again) was waited out: after a 429 the next attempt
+    # is admitted, so no record met two. The configured backoff (0.05 s, doubling) would have met several.
+    assert stats["rate_limited"] <= 15
+
+
+def test_rate_limit_per_s_from_the_yaml_paces_requests_below_the_targets_limit(tmp_duckdb_url):
+    url = tmp_duckdb_url
+    put_table(url, "people", [{"id": str(i), "last_name": f"L{i}"} for i in range(6)])
+    sync = sync_of(source={"table": "people"}, key=["contact_no"],
+                   target={"kind": "rest", "connection": "test_oa", "path": "/api/v1/marketing_list_members/{key}",
+                           "rate_limit_per_s": 1},
+                   columns={"contact_no": {"source": "id"}, "last_name": {}, "list": {"default": "l"}})
+    with oa_server(rate=10, burst=1) as srv:  # a client at most one write per second never meets its limit
+        assert push(sync, "r2", url).counts["created"] == 6
+        stats = srv.admin("/_admin/writes")
+    assert (stats["rate_limited"], stats["write_requests"]) == (0, 6)
 
 
 KILLED_PUSH = textwrap.dedent("""

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from demo.erp_db import build_erp
 from demo.oa_files import write_oa_drop
 from etl.identity.crosswalk import build_crosswalks
+from etl.layers import schema_of
 from etl.models.build import build_models, discover
 from tests.conftest import CRM_TOKEN, pg_sibling_database
 from tests.helpers.pipeline import sync_system
@@ -225,8 +226,9 @@ def test_both_warehouses_build_the_same_rows(built):
 def test_models_match_their_documentation_and_add_up(built):
     url = built["urls"]["duckdb"]
     for name, model in discover().items():
-        columns = [c for (c,) in rows(url, "SELECT column_name FROM information_schema.columns "
-                                           "WHERE table_name = :t ORDER BY ordinal_position", t=name)]
+        columns = [c for (c,) in rows(url, "SELECT column_name FROM information_schema.columns WHERE table_name = :t "
+                                           "AND table_schema = :s ORDER BY ordinal_position",
+                                      t=name, s=schema_of(name))]
         assert columns == list(model.columns), f"{name}: the header documents other columns than built"
     counts = built["results"]["duckdb"][1]
     assert counts["mart_customer_360"] == counts["dim_customer"] == rows(
@@ -270,6 +272,68 @@ def test_the_demo_is_one_company_whose_marts_mean_something(built):
         assert rows(url, f"SELECT count(*) FROM {mart}")[0][0] > 5, mart
     assert {s for (s,) in rows(url, "SELECT DISTINCT segment FROM mart_customer_value")} >= {
         "champions", "loyal", "at_risk", "hibernating"}
+
+
+def _fresh_rows(warehouse: str, url: str, sql: str) -> list[tuple]:
+    """A query on a brand-new driver connection, as a BI tool or the product owner's script opens one:
+    no SQLAlchemy engine of the product, no search path of its own."""
+    if warehouse == "duckdb":
+        import duckdb
+
+        with duckdb.connect(sa.engine.make_url(url).database) as con:
+            return con.execute(sql).fetchall()
+    import psycopg2
+
+    con = psycopg2.connect(sa.engine.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False))
+    try:
+        with con.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall()
+    finally:
+        con.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("warehouse", ["duckdb", "postgres"])
+def test_every_table_sits_in_its_layer_schema_and_bare_names_still_resolve(built, warehouse):
+    """After syncs and a build: staging, core, marts and the control tables each in their own schema,
+    nothing left in main/public, and a fresh connection still reads every table by its bare name."""
+    from etl.layers import schema_of
+    from etl.load.extras import unmapped_fields
+    from etl.load.push_audit import ensure_push_tables
+    from etl.load.warehouse import transaction
+
+    url = built["urls"][warehouse]
+    with transaction(url) as conn:  # the push control tables, as the first push would make them
+        ensure_push_tables(conn)
+    unmapped_fields(url)  # `etl fields`, which (re)creates the etl_unmapped_fields view
+    default = "main" if warehouse == "duckdb" else "public"
+    placed = _fresh_rows(warehouse, url, "SELECT table_schema, table_name FROM information_schema.tables "
+                         "WHERE table_type = 'BASE TABLE' AND table_catalog = current_database() "
+                         "AND table_schema NOT IN ('information_schema', 'pg_catalog')")
+    where = {name: schema for schema, name in placed}
+    assert len(where) == len(placed), "a table name in two schemas"
+    expected = {"stg_crm__deals": "staging", "stg_erp__invoices": "staging", "stg_hr__employees": "staging",
+                "stg_oa__approvals": "staging", "crm_deals": "core", "dim_customer": "core", "fct_deals": "core",
+                "hist_deal_stage": "core", "xwalk_customer": "core", "mart_customer_value": "marts",
+                "mart_product_associations": "marts", "etl_runs": "etl", "etl_quarantine": "etl",
+                "etl_state": "etl", "etl_push_runs": "etl", "etl_push_rejects": "etl", "etl_push_state": "etl",
+                "model_settings": "etl"}
+    assert {t: where.get(t) for t in expected} == expected
+    models = discover()
+    assert {n: where.get(n) for n in models} == {n: "marts" if m.layer == "marts" else "core"
+                                                 for n, m in models.items()}
+    assert {n: s for n, s in where.items() if s != schema_of(n) or s == default} == {}
+    for name, schema in sorted(where.items()):
+        bare = _fresh_rows(warehouse, url, f'SELECT count(*) FROM "{name}"')
+        assert bare == _fresh_rows(warehouse, url, f'SELECT count(*) FROM "{schema}"."{name}"'), name
+    views = _fresh_rows(warehouse, url, "SELECT table_schema FROM information_schema.tables WHERE table_type = "
+                        "'VIEW' AND table_name = 'etl_unmapped_fields' AND table_catalog = current_database()")
+    assert sorted(views) == ([("etl",), ("main",)] if warehouse == "duckdb" else [("etl",)])
+    assert _fresh_rows(warehouse, url, "SELECT count(*) FROM etl_unmapped_fields")[0][0] >= 0
+    assert _fresh_rows(warehouse, url, "SELECT count(*) FROM mart_customer_value")[0][0] > 0
+    runs = _fresh_rows(warehouse, url, "SELECT count(*) FROM etl_runs WHERE status = 'success'")
+    assert runs[0][0] >= sum(len(v) for v in ENTITIES.values())
 
 
 @pytest.mark.postgres

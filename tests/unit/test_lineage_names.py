@@ -16,7 +16,7 @@ def test_sync_push_and_model_tasks_name_their_datasets(monkeypatch, tmp_path):
     inputs, outputs = task_lineage("crm_sync", "contacts.load")
     assert [(d.namespace, d.name) for d in inputs] == [("http://crm.example:8443", "/crm/v3/objects/contacts")]
     assert [(d.namespace, d.name) for d in outputs] == [("postgres://wh.internal:5433",
-                                                         "warehouse.public.stg_crm__contacts")]
+                                                         "warehouse.staging.stg_crm__contacts")]
 
     inputs, _ = task_lineage("erp_sync", "orders.load")
     assert [(d.namespace, d.name) for d in inputs] == [(f"sqlite://{tmp_path / 'erp.sqlite'}", "main.orders")]
@@ -26,8 +26,8 @@ def test_sync_push_and_model_tasks_name_their_datasets(monkeypatch, tmp_path):
 
     inputs, outputs = task_lineage("warehouse_models", "build_models")
     names = {d.name for d in outputs}
-    assert "warehouse.public.mart_customer_value" in names and "warehouse.public.fct_deals" in names
-    assert "warehouse.public.stg_erp__orders" in {d.name for d in inputs}
+    assert "warehouse.marts.mart_customer_value" in names and "warehouse.core.fct_deals" in names
+    assert "warehouse.staging.stg_erp__orders" in {d.name for d in inputs}
 
     push = next(iter(__import__("etl.config.outbound", fromlist=["load_syncs"]).load_syncs().values()))
     inputs, outputs = task_lineage(push.dag_id, "push")
@@ -43,4 +43,4 @@ def test_duckdb_warehouse_is_named_after_its_file(monkeypatch, tmp_path):
 
     monkeypatch.setenv("ETL_WAREHOUSE_URL", f"duckdb:///{tmp_path / 'w.duckdb'}")
     d = warehouse_dataset("mart_sales")
-    assert (d.namespace, d.name) == (f"duckdb://{tmp_path / 'w.duckdb'}", "main.mart_sales")
+    assert (d.namespace, d.name) == (f"duckdb://{tmp_path / 'w.duckdb'}", "marts.mart_sales")
