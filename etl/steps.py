@@ -16,7 +16,7 @@ import logging
 import time
 from typing import TypeVar
 
-from etl import runfiles, state
+from etl import runfiles, staging, state
 from etl.config.schema import Entity
 from etl.load import audit, ledger
 from etl.load.merge import ensure_target, merge_stage, stage_batches
@@ -64,7 +64,11 @@ def audited(step):
 @audited
 def extract(entity: Entity, ctx: RunContext) -> Extracted:
     started = time.monotonic()
-    watermark = audit.start_run(ctx.run_id, entity.pipeline, entity.entity, ctx.warehouse_url)
+    watermark, done = audit.begin(ctx.run_id, entity.pipeline, entity.entity, ctx.warehouse_url)
+    if done is not None:
+        log.info("%s.%s: run %s already committed; nothing to read again", entity.system, entity.entity, ctx.run_id)
+        return Extracted(extracted=done["extracted"], parts=0, pages=done["pages"] or 0, retries=0,
+                         watermark_from=done["watermark_from"], watermark_to=done["watermark_to"], seconds=0.0)
     stats = ExtractStats()
     source = open_source(entity, ctx, ledger.history(entity, ctx.warehouse_url))
     batches = progress.track(source.batches(watermark, stats), f"{entity.system}.{entity.entity} extract",
@@ -97,6 +101,8 @@ def _mapped_parts(entity: Entity, ctx: RunContext, counter: dict[str, int]):
 @audited
 def transform(entity: Entity, ctx: RunContext) -> Transformed:
     started = time.monotonic()
+    if (done := _committed_if_no_files(entity, ctx, "raw")) is not None:
+        return Transformed(rows_out=done["extracted"] - done["filtered"], filtered=done["filtered"], seconds=0.0)
     counter = {"filtered": 0, "rows_out": 0}
     runfiles.write_parts(_folder(entity, ctx, "mapped"), _mapped_parts(entity, ctx, counter))
     seconds = time.monotonic() - started
@@ -110,6 +116,9 @@ def validate(entity: Entity, ctx: RunContext, extracted: Extracted) -> Validated
     from etl.quality.suites import load_suite, suite_path
 
     started = time.monotonic()
+    if (done := _committed_if_no_files(entity, ctx, "mapped")) is not None:
+        return Validated(valid=done["inserted"] + done["updated"] + done["unchanged"], quarantined=done["quarantined"],
+                         dq_seconds=0.0, seconds=0.0, watermark_to=done["watermark_to"])
     mapped_folder = _folder(entity, ctx, "mapped")
     # no rows, nothing to check: the suite (and Great Expectations, seconds to import) is not loaded
     suite = load_suite(suite_path(entity.quality.suite or entity.target)) \
@@ -144,6 +153,8 @@ def load(entity: Entity, ctx: RunContext, extracted: Extracted, transformed: Tra
     started = time.monotonic()
     valid_folder, q_folder = _folder(entity, ctx, "valid"), _folder(entity, ctx, "quarantine")
     watermark = vouched_watermark(entity, extracted, validated)
+    if (done := audit.committed(ctx.run_id, entity.pipeline, entity.entity, ctx.warehouse_url)) is not None:
+        return _already_loaded(entity, ctx, done, validated)
     with transaction(ctx.warehouse_url) as conn:
         audit.ensure_control_tables(conn)
         if ensure_target(conn, entity) and entity.extras == "keep":
@@ -171,12 +182,27 @@ def load(entity: Entity, ctx: RunContext, extracted: Extracted, transformed: Tra
                   seconds=seconds)
 
 
-def _after_commit(entity: Entity, ctx: RunContext) -> None:
-    """A try stopped between the load's commit and its clean-up: finish the clean-up (landed files
-    moved on, the run's files removed). Nothing to do when the run's files are gone already."""
-    if runfiles.read_result(runfiles.entity_dir(entity.pipeline, ctx.run_id, entity.entity), "extract"):
+def _committed_if_no_files(entity: Entity, ctx: RunContext, stage: str) -> dict | None:
+    """A step whose input files are gone may be the retry of a run whose load committed (the load
+    removes them): then the audit row is the result. Only looked up when the files are missing (a local
+    folder that exists but holds no part is a step that found no rows: nothing to look up)."""
+    folder = _folder(entity, ctx, stage)
+    if runfiles.part_paths(folder) or (staging.is_local(folder) and folder.is_dir()):
+        return None
+    return audit.committed(ctx.run_id, entity.pipeline, entity.entity, ctx.warehouse_url)
+
+
+def _already_loaded(entity: Entity, ctx: RunContext, done: dict, validated: Validated) -> Loaded:
+    """A retried load of a committed run: report the commit as the audit row holds it, write nothing."""
+    from etl.sources.files import manifest_path
+
+    if entity.source.kind != "files" or manifest_path(entity, ctx.run_id).exists():  # gone if it finished
         ledger.release_files(entity, ctx.run_id, ctx.warehouse_url)
-        runfiles.remove(entity.pipeline, ctx.run_id, entity.entity)
+    runfiles.remove(entity.pipeline, ctx.run_id, entity.entity)
+    log.info("%s.%s load: run %s already committed (%s); nothing written again", entity.system, entity.entity,
+             ctx.run_id, ", ".join(f"{k} {done[k]}" for k in audit.COUNTS))
+    return Loaded(**{k: int(done[k]) for k in audit.COUNTS}, watermark_to=done["watermark_to"],
+                  target=entity.target, dq_seconds=validated.dq_seconds, seconds=float(done["seconds"] or 0.0))
 
 
 def vouched_watermark(entity: Entity, extracted: Extracted, validated: Validated) -> str | None:
@@ -208,11 +234,8 @@ def run_entity(entity: Entity, ctx: RunContext) -> Loaded:
     """
     started = time.monotonic()
     done = audit.committed(ctx.run_id, entity.pipeline, entity.entity, ctx.warehouse_url)
-    if done is not None:
-        log.info("%s.%s: run %s already committed its load; nothing to redo", entity.system, entity.entity,
-                 ctx.run_id)
-        _after_commit(entity, ctx)
-        return Loaded(**done, target=entity.target, dq_seconds=0.0)
+    if done is not None:  # killed after the commit, before reporting success: finish the clean-up only
+        return _already_loaded(entity, ctx, done, Validated(valid=0, quarantined=0, dq_seconds=0.0, seconds=0.0))
     folder, version = runfiles.entity_dir(entity.pipeline, ctx.run_id, entity.entity), _config_version(entity)
     ex = _resumed(folder, "extract", Extracted, version) or _finished(folder, "extract", version,
                                                                     extract(entity, ctx))

@@ -113,14 +113,10 @@ def test_an_unforeseen_error_in_one_system_leaves_the_others(mappings_copy):
     assert [t.task_id for t in dags["hr_sync"].tasks] == ["config"]
 
 
-def test_a_task_process_builds_only_its_own_sync_dag():
-    """When a task runs, Airflow parses the DAG file with its dag_id in the parsing context: syncs.py then
-    builds that system alone instead of reading every system's YAML at every task start."""
-    from airflow.dag_processing.dagbag import DagBag
-    from airflow.sdk.definitions._internal.dag_parsing_context import _airflow_parsing_context_manager
+def test_a_starting_task_builds_only_its_own_dag(monkeypatch):
+    from etl.orchestration.dag_factory import build_sync_dags
 
-    with _airflow_parsing_context_manager(dag_id="erp_sync", task_id="orders"):
-        bag = DagBag(dag_folder=str(ROOT / "dags" / "syncs.py"))
-    assert bag.import_errors == {}
-    assert set(bag.dag_ids) == {"erp_sync"}
-    assert "orders" in bag.dags["erp_sync"].task_ids
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "hr_sync")  # what Airflow's task runner sets
+    assert list(build_sync_dags()) == ["hr_sync"]
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "warehouse_models")  # not a sync: build them all
+    assert {"crm_sync", "erp_sync", "hr_sync", "oa_sync"} <= set(build_sync_dags())
