@@ -101,6 +101,8 @@ class Standalone:
         self.home = tmp / "airflow"
         env = {**base_env(tmp), **_layout(tmp), **extra,
                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+               # no cron runs: a scheduled crm_sync (every 15 min) would queue a measured run behind it
+               "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
                "AIRFLOW__API__PORT": str(self.port), "AIRFLOW__API__BASE_URL": self.url,
                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/"}
         self.env = env
