@@ -165,7 +165,8 @@ _previous_factory = logging.getLogRecordFactory()
 
 def _record_factory(*args, **kwargs) -> logging.LogRecord:
     record = _previous_factory(*args, **kwargs)
-    if record.name == "etl" or record.name.startswith("etl."):
+    name = record.name or ""  # logging.makeLogRecord (structlog's formatter) makes a record named None first
+    if name == "etl" or name.startswith("etl."):
         _FILTER.filter(record)
     return record
 

@@ -71,6 +71,17 @@ def test_etl_log_records_are_redacted(caplog) -> None:
     assert "***" in caplog.text
 
 
+def test_records_rebuilt_from_a_dict_pass_the_factory() -> None:
+    """structlog's stdlib formatter (Airflow's task logs) rebuilds each record with logging.makeLogRecord,
+    which first makes a record named None: the redacting factory must not fail on it (it did, and the
+    record was lost with a "Logging error")."""
+    from etl.redact import install_log_filter
+
+    install_log_filter()
+    record = logging.makeLogRecord({"name": "etl.x", "msg": "token %s", "args": (TOKEN,)})
+    assert record.name == "etl.x"
+
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
