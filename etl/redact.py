@@ -165,7 +165,7 @@ _previous_factory = logging.getLogRecordFactory()
 
 def _record_factory(*args, **kwargs) -> logging.LogRecord:
     record = _previous_factory(*args, **kwargs)
-    name = record.name or ""  # logging.makeLogRecord (structlog's formatter) makes a record named None first
+    name = record.name or ""  # logging.makeLogRecord makes records with no name
     if name == "etl" or name.startswith("etl."):
         _FILTER.filter(record)
     return record

@@ -62,7 +62,11 @@ def audited(step):
 @audited
 def extract(entity: Entity, ctx: RunContext) -> Extracted:
     started = time.monotonic()
-    watermark = audit.start_run(ctx.run_id, entity.pipeline, entity.entity, ctx.warehouse_url)
+    watermark, done = audit.begin(ctx.run_id, entity.pipeline, entity.entity, ctx.warehouse_url)
+    if done is not None:
+        log.info("%s.%s: run %s already committed; nothing to read again", entity.system, entity.entity, ctx.run_id)
+        return Extracted(extracted=done["extracted"], parts=0, pages=done["pages"] or 0, retries=0,
+                         watermark_from=done["watermark_from"], watermark_to=done["watermark_to"], seconds=0.0)
     stats = ExtractStats()
     source = open_source(entity, ctx, ledger.history(entity, ctx.warehouse_url))
     batches = progress.track(source.batches(watermark, stats), f"{entity.system}.{entity.entity} extract",
@@ -93,6 +97,8 @@ def _mapped_parts(entity: Entity, ctx: RunContext, counter: dict[str, int]):
 @audited
 def transform(entity: Entity, ctx: RunContext) -> Transformed:
     started = time.monotonic()
+    if (done := _committed_if_no_files(entity, ctx, "raw")) is not None:
+        return Transformed(rows_out=done["extracted"] - done["filtered"], filtered=done["filtered"], seconds=0.0)
     counter = {"filtered": 0, "rows_out": 0}
     runfiles.write_parts(_folder(entity, ctx, "mapped"), _mapped_parts(entity, ctx, counter))
     seconds = time.monotonic() - started
@@ -106,6 +112,9 @@ def validate(entity: Entity, ctx: RunContext, extracted: Extracted) -> Validated
     from etl.quality.suites import load_suite, suite_path
 
     started = time.monotonic()
+    if (done := _committed_if_no_files(entity, ctx, "mapped")) is not None:
+        return Validated(valid=done["inserted"] + done["updated"] + done["unchanged"], quarantined=done["quarantined"],
+                         dq_seconds=0.0, seconds=0.0, watermark_to=done["watermark_to"])
     suite = load_suite(suite_path(entity.quality.suite or entity.target))
     raw_folder = _folder(entity, ctx, "raw")
     valid_out = runfiles.PartWriter(_folder(entity, ctx, "valid"))
@@ -137,6 +146,8 @@ def load(entity: Entity, ctx: RunContext, extracted: Extracted, transformed: Tra
     started = time.monotonic()
     valid_folder, q_folder = _folder(entity, ctx, "valid"), _folder(entity, ctx, "quarantine")
     watermark = vouched_watermark(entity, extracted, validated)
+    if (done := audit.committed(ctx.run_id, entity.pipeline, entity.entity, ctx.warehouse_url)) is not None:
+        return _already_loaded(entity, ctx, done, validated)
     with transaction(ctx.warehouse_url) as conn:
         audit.ensure_control_tables(conn)
         if ensure_target(conn, entity) and entity.extras == "keep":
@@ -162,6 +173,27 @@ def load(entity: Entity, ctx: RunContext, extracted: Extracted, transformed: Tra
              ", ".join(f"{k} {v}" for k, v in totals.items()), watermark, time.monotonic() - started)
     return Loaded(**totals, watermark_to=watermark, target=entity.target, dq_seconds=validated.dq_seconds,
                   seconds=seconds)
+
+
+def _committed_if_no_files(entity: Entity, ctx: RunContext, stage: str) -> dict | None:
+    """A step whose input files are gone may be the retry of a run whose load committed (the load
+    removes them): then the audit row is the result. Only looked up when the files are missing."""
+    if runfiles.part_paths(_folder(entity, ctx, stage)):
+        return None
+    return audit.committed(ctx.run_id, entity.pipeline, entity.entity, ctx.warehouse_url)
+
+
+def _already_loaded(entity: Entity, ctx: RunContext, done: dict, validated: Validated) -> Loaded:
+    """A retried load of a committed run: report the commit as the audit row holds it, write nothing."""
+    from etl.sources.files import manifest_path
+
+    if entity.source.kind != "files" or manifest_path(entity, ctx.run_id).exists():  # gone if it finished
+        ledger.release_files(entity, ctx.run_id, ctx.warehouse_url)
+    runfiles.remove(entity.pipeline, ctx.run_id, entity.entity)
+    log.info("%s.%s load: run %s already committed (%s); nothing written again", entity.system, entity.entity,
+             ctx.run_id, ", ".join(f"{k} {done[k]}" for k in audit.COUNTS))
+    return Loaded(**{k: int(done[k]) for k in audit.COUNTS}, watermark_to=done["watermark_to"],
+                  target=entity.target, dq_seconds=validated.dq_seconds, seconds=float(done["seconds"] or 0.0))
 
 
 def vouched_watermark(entity: Entity, extracted: Extracted, validated: Validated) -> str | None:

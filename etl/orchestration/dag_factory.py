@@ -36,13 +36,13 @@ def _schedule(cfg):
     sched = cfg.system.schedule
     timetable = None
     if sched.cron and any(getattr(e.source, "window", None) for e in cfg.entities.values()):
-        from airflow.timetables.interval import CronDataIntervalTimetable
+        from airflow.sdk import CronDataIntervalTimetable
 
         # a `window: data_interval` source reads each run's [start, end): runs need real intervals
         # (a trigger timetable's interval is empty), which backfills then replay date by date
         timetable = CronDataIntervalTimetable(sched.cron, timezone=sched.timezone)
     elif sched.cron:
-        from airflow.timetables.trigger import CronTriggerTimetable
+        from airflow.sdk import CronTriggerTimetable
 
         timetable = CronTriggerTimetable(sched.cron, timezone=sched.timezone)
     if not sched.on_file:
