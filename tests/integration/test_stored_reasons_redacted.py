@@ -50,3 +50,19 @@ def test_stored_messages_never_hold_a_known_secret(url) -> None:
     assert len(stored) == 5
     for (text,) in stored:
         assert TOKEN not in text and "***" in text and "401 invalid token" in text, text
+
+
+def test_database_errors_never_quote_the_rows(url) -> None:
+    """SQLAlchemy appends a failing statement's parameters (a row's personal values) to its error text;
+    every engine the product makes hides them."""
+    import sqlalchemy as sa
+
+    from etl.load.warehouse import engine_for
+
+    with engine_for(url).begin() as conn:
+        conn.execute(sa.text("DROP TABLE IF EXISTS t_pk"))
+        conn.execute(sa.text("CREATE TABLE t_pk (id INTEGER PRIMARY KEY, email TEXT)"))
+        conn.execute(sa.text("INSERT INTO t_pk VALUES (1, 'a@example.com')"))
+    with pytest.raises(sa.exc.DBAPIError) as err, engine_for(url).begin() as conn:
+        conn.execute(sa.text("INSERT INTO t_pk VALUES (:i, :e)"), {"i": 1, "e": "private.person@example.com"})
+    assert "private.person@example.com" not in str(err.value)
