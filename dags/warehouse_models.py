@@ -15,6 +15,7 @@ import operator
 
 from airflow.sdk import DAG, task
 
+from etl.orchestration.assets import crosswalk_assets, model_assets
 from etl.orchestration.dag_factory import DEFAULT_ARGS, source_assets
 
 with DAG(
@@ -35,13 +36,13 @@ with DAG(
 
         return callables.models_needed(context)  # a load that changed no row rebuilds nothing
 
-    @task(max_active_tis_per_dag=1)
+    @task(max_active_tis_per_dag=1, outlets=crosswalk_assets())  # push syncs read crosswalks
     def build_crosswalks() -> dict:
         from etl.orchestration import callables
 
         return callables.build_crosswalks()
 
-    @task(max_active_tis_per_dag=1)
+    @task(max_active_tis_per_dag=1, outlets=model_assets())  # ...and core tables (dim_customer)
     def build_models(_: dict) -> dict:
         from etl.orchestration import callables
 

@@ -57,6 +57,9 @@ class Validated(_Result):
     quarantined: int
     dq_seconds: float
     seconds: float
+    # the largest cursor among the rows to load (etl.quality.cursor); the load's watermark is this,
+    # never the largest cursor extracted. None: no valid row carries a cursor.
+    watermark_to: str | None = None
 
 
 @dataclass(frozen=True)

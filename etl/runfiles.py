@@ -22,6 +22,7 @@ process) removes once they are older than `ETL_RUNFILES_RETENTION_H` hours (defa
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import re
@@ -34,7 +35,7 @@ from etl import staging
 from etl.staging import StagingPath, data_dir
 
 __all__ = ["SUFFIX", "PartWriter", "data_dir", "entity_dir", "part_paths", "read_part", "read_parts",
-           "remove", "retention_hours", "runs_root", "sweep", "write_parts"]
+           "read_result", "remove", "retention_hours", "runs_root", "sweep", "write_parts", "write_result"]
 
 log = logging.getLogger("etl.runfiles")
 SUFFIX = ".arrow"
@@ -118,6 +119,22 @@ def remove(pipeline: str, run_id: str, entity: str) -> None:
     if staging.is_local(folder):  # the run's folder too once its last entity is gone (not if others remain)
         with contextlib.suppress(OSError):
             os.rmdir(folder.parent)
+
+
+def write_result(folder: StagingPath, step: str, result: dict) -> None:
+    """A step's small result (JSON) beside its parts, written once the step finished: a retried task
+    resumes after the last step that left one. Written whole (temp + rename, or one PUT): a reader never
+    sees half a file."""
+    staging.mkdirs(folder, private=True)
+    staging.write_atomic(folder / f"{step}.json", json.dumps(result).encode(), private=True)
+
+
+def read_result(folder: StagingPath, step: str) -> dict | None:
+    try:
+        value = json.loads((folder / f"{step}.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 # ------------------------------------------------------------------------------------------- retention

@@ -20,7 +20,7 @@ from etl.load import audit, ledger
 from etl.load.merge import ensure_target, merge_stage, stage_batches
 from etl.load.warehouse import transaction
 from etl.ops import progress
-from etl.quality import quarantine
+from etl.quality import cursor, quarantine
 from etl.quality.quarantine import DataQualityError
 from etl.redact import scrub
 from etl.results import Extracted, Loaded, RunContext, Transformed, Validated
@@ -62,7 +62,11 @@ def audited(step):
 @audited
 def extract(entity: Entity, ctx: RunContext) -> Extracted:
     started = time.monotonic()
-    watermark = audit.start_run(ctx.run_id, entity.pipeline, entity.entity, ctx.warehouse_url)
+    watermark, done = audit.begin(ctx.run_id, entity.pipeline, entity.entity, ctx.warehouse_url)
+    if done is not None:
+        log.info("%s.%s: run %s already committed; nothing to read again", entity.system, entity.entity, ctx.run_id)
+        return Extracted(extracted=done["extracted"], parts=0, pages=done["pages"] or 0, retries=0,
+                         watermark_from=done["watermark_from"], watermark_to=done["watermark_to"], seconds=0.0)
     stats = ExtractStats()
     source = open_source(entity, ctx, ledger.history(entity, ctx.warehouse_url))
     batches = progress.track(source.batches(watermark, stats), f"{entity.system}.{entity.entity} extract",
@@ -93,6 +97,8 @@ def _mapped_parts(entity: Entity, ctx: RunContext, counter: dict[str, int]):
 @audited
 def transform(entity: Entity, ctx: RunContext) -> Transformed:
     started = time.monotonic()
+    if (done := _committed_if_no_files(entity, ctx, "raw")) is not None:
+        return Transformed(rows_out=done["extracted"] - done["filtered"], filtered=done["filtered"], seconds=0.0)
     counter = {"filtered": 0, "rows_out": 0}
     runfiles.write_parts(_folder(entity, ctx, "mapped"), _mapped_parts(entity, ctx, counter))
     seconds = time.monotonic() - started
@@ -106,25 +112,31 @@ def validate(entity: Entity, ctx: RunContext, extracted: Extracted) -> Validated
     from etl.quality.suites import load_suite, suite_path
 
     started = time.monotonic()
+    if (done := _committed_if_no_files(entity, ctx, "mapped")) is not None:
+        return Validated(valid=done["inserted"] + done["updated"] + done["unchanged"], quarantined=done["quarantined"],
+                         dq_seconds=0.0, seconds=0.0, watermark_to=done["watermark_to"])
     suite = load_suite(suite_path(entity.quality.suite or entity.target))
     raw_folder = _folder(entity, ctx, "raw")
     valid_out = runfiles.PartWriter(_folder(entity, ctx, "valid"))
     q_out = runfiles.PartWriter(_folder(entity, ctx, "quarantine"))
     failures: list[str] = []
     dq_seconds = 0.0
+    clock = audit.now_utc()  # the run's clock: a cursor beyond it (plus the skew) is not believed
+    vouched: str | None = None
     for path, mapped in runfiles.read_parts(_folder(entity, ctx, "mapped")):
-        part = quarantine.split(entity, suite, mapped, runfiles.read_part(raw_folder / path.name))
+        part = quarantine.split(entity, suite, mapped, runfiles.read_part(raw_folder / path.name), clock)
         valid_out.write(part.valid)
         for refused in part.refused:
             q_out.write(refused)
         failures.extend(part.table_failures)
         dq_seconds += part.seconds
+        vouched = cursor.later(vouched, part.watermark, entity)
     quarantine.check_table(entity, extracted.extracted, valid_out.rows, q_out.rows, failures)
     seconds = time.monotonic() - started
     log.info("%s.%s validate: %d valid, %d quarantined, suite %s, %.2fs", entity.system, entity.entity,
              valid_out.rows, q_out.rows, suite.get("name"), seconds)
     return Validated(valid=valid_out.rows, quarantined=q_out.rows, dq_seconds=round(dq_seconds, 3),
-                     seconds=round(seconds, 3))
+                     seconds=round(seconds, 3), watermark_to=vouched)
 
 
 @audited
@@ -133,7 +145,9 @@ def load(entity: Entity, ctx: RunContext, extracted: Extracted, transformed: Tra
     """Merge valid rows, store quarantine, advance the watermark and close the audit row: one transaction."""
     started = time.monotonic()
     valid_folder, q_folder = _folder(entity, ctx, "valid"), _folder(entity, ctx, "quarantine")
-    watermark = extracted.watermark_to
+    watermark = vouched_watermark(entity, extracted, validated)
+    if (done := audit.committed(ctx.run_id, entity.pipeline, entity.entity, ctx.warehouse_url)) is not None:
+        return _already_loaded(entity, ctx, done, validated)
     with transaction(ctx.warehouse_url) as conn:
         audit.ensure_control_tables(conn)
         if ensure_target(conn, entity) and entity.extras == "keep":
@@ -159,6 +173,36 @@ def load(entity: Entity, ctx: RunContext, extracted: Extracted, transformed: Tra
              ", ".join(f"{k} {v}" for k, v in totals.items()), watermark, time.monotonic() - started)
     return Loaded(**totals, watermark_to=watermark, target=entity.target, dq_seconds=validated.dq_seconds,
                   seconds=seconds)
+
+
+def _committed_if_no_files(entity: Entity, ctx: RunContext, stage: str) -> dict | None:
+    """A step whose input files are gone may be the retry of a run whose load committed (the load
+    removes them): then the audit row is the result. Only looked up when the files are missing."""
+    if runfiles.part_paths(_folder(entity, ctx, stage)):
+        return None
+    return audit.committed(ctx.run_id, entity.pipeline, entity.entity, ctx.warehouse_url)
+
+
+def _already_loaded(entity: Entity, ctx: RunContext, done: dict, validated: Validated) -> Loaded:
+    """A retried load of a committed run: report the commit as the audit row holds it, write nothing."""
+    from etl.sources.files import manifest_path
+
+    if entity.source.kind != "files" or manifest_path(entity, ctx.run_id).exists():  # gone if it finished
+        ledger.release_files(entity, ctx.run_id, ctx.warehouse_url)
+    runfiles.remove(entity.pipeline, ctx.run_id, entity.entity)
+    log.info("%s.%s load: run %s already committed (%s); nothing written again", entity.system, entity.entity,
+             ctx.run_id, ", ".join(f"{k} {done[k]}" for k in audit.COUNTS))
+    return Loaded(**{k: int(done[k]) for k in audit.COUNTS}, watermark_to=done["watermark_to"],
+                  target=entity.target, dq_seconds=validated.dq_seconds, seconds=float(done["seconds"] or 0.0))
+
+
+def vouched_watermark(entity: Entity, extracted: Extracted, validated: Validated) -> str | None:
+    """Where the next run starts: the previous watermark, moved to the largest cursor among the rows
+    this load writes (quarantined and filtered rows, and cursors in the future, never move it). A
+    source without a cursor field keeps what its extract reported (None, or its own state)."""
+    if cursor.cursor_field(entity) is None or getattr(entity.source, "window", None):
+        return extracted.watermark_to  # a windowed read keeps no watermark (it reads its data interval)
+    return cursor.later(extracted.watermark_from, validated.watermark_to, entity)
 
 
 def check_invariant(entity: Entity, totals: dict[str, int]) -> None:

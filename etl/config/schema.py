@@ -63,6 +63,9 @@ class Incremental(Strict):
                           "datetime"] = "iso"
     lag_s: int = Field(0, ge=0)  # re-read this many seconds before the watermark (late writers)
     initial: str | None = None  # first-ever run starts here (ISO timestamp); None = everything
+    # how far the source's clock may run ahead of ours: a cursor later than the run's clock plus this is
+    # not a real change time and is quarantined (rule cursor_future) instead of moving the watermark
+    clock_skew_s: int = Field(300, ge=0, le=7 * 86400)
 
 
 class Restart(Strict):

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from etl import state
 from etl.layers import expose, qualified
-from etl.load.warehouse import dialect_of, transaction
+from etl.load.warehouse import dialect_of, has_table, transaction
 from etl.redact import redact
 
 COUNTS = ("extracted", "filtered", "quarantined", "inserted", "updated", "unchanged")
@@ -55,8 +55,18 @@ def now_utc() -> dt.datetime:
 
 def start_run(run_id: str, pipeline: str, entity: str, url: str | None = None) -> str | None:
     """Record the run as `running` and return the watermark it starts from."""
+    return begin(run_id, pipeline, entity, url)[0]
+
+
+def begin(run_id: str, pipeline: str, entity: str, url: str | None = None) -> tuple[str | None, dict | None]:
+    """(watermark the run starts from, None) for a run to do; (None, its audit row) for a run whose load
+    already committed: a retried task (Airflow retry, a worker lost after the commit) must see the
+    commit and leave its audit row as it is, not read again and rewrite it to `inserted 0`."""
     with transaction(url) as conn:
         ensure_control_tables(conn)
+        done = committed_row(conn, run_id, pipeline, entity)
+        if done is not None:
+            return None, done
         watermark = state.read_watermark(conn, pipeline, entity)
         close_abandoned(conn, run_id, pipeline, entity)
         conn.execute(
@@ -67,7 +77,24 @@ def start_run(run_id: str, pipeline: str, entity: str, url: str | None = None) -
             ),
             {"r": run_id, "p": pipeline, "e": entity, "t": now_utc(), "w": watermark},
         )
-    return watermark
+    return watermark, None
+
+
+def committed_row(conn: Connection, run_id: str, pipeline: str, entity: str) -> dict | None:
+    """The audit row of this run and entity if its load committed (status success), else None."""
+    row = conn.execute(sa.text(
+        f"SELECT {', '.join(COUNTS)}, watermark_from, watermark_to, pages, seconds FROM etl_runs "
+        "WHERE run_id = :r AND pipeline = :p AND entity = :e AND status = 'success'"),
+        {"r": run_id, "p": pipeline, "e": entity}).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def committed(run_id: str, pipeline: str, entity: str, url: str | None = None) -> dict | None:
+    """`committed_row` in a transaction of its own (None when the control tables do not exist yet)."""
+    with transaction(url) as conn:
+        if not has_table(conn, "etl_runs"):
+            return None
+        return committed_row(conn, run_id, pipeline, entity)
 
 
 def close_abandoned(conn: Connection, run_id: str, pipeline: str, entity: str) -> int:
@@ -104,7 +131,8 @@ def mark_failed(run_id: str, pipeline: str, entity: str, error: str, url: str | 
             sa.text(
                 "INSERT INTO etl_runs (run_id, pipeline, entity, status, started_at, finished_at, error) "
                 "VALUES (:r, :p, :e, 'failed', :t, :t, :err) ON CONFLICT (run_id, pipeline, entity) "
-                "DO UPDATE SET status = 'failed', finished_at = excluded.finished_at, error = excluded.error"
+                "DO UPDATE SET status = 'failed', finished_at = excluded.finished_at, error = excluded.error "
+                "WHERE etl_runs.status <> 'success'"  # a committed load stays true, whatever fails after it
             ),
             {"r": run_id, "p": pipeline, "e": entity, "t": now_utc(), "err": redact(error)[:4000]},
         )

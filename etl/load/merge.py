@@ -16,7 +16,7 @@ import pyarrow.csv as pacsv
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from etl.columns import EXTRAS, ROW_HASH
+from etl.columns import CURSOR_RANK, EXTRAS, ROW_HASH
 from etl.config.schema import Entity
 from etl.layers import expose, qualified
 from etl.load.warehouse import dialect_of, existing_columns, quote, raw_dbapi, sql_type
@@ -69,7 +69,7 @@ def ensure_target(conn: Connection, entity: Entity) -> list[str]:
 
 def _stage_ddl(conn: Connection, entity: Entity) -> None:
     dialect = dialect_of(str(conn.engine.url))
-    cols = {**target_columns(entity), ROW_HASH: "bigint", SEQ: "bigint"}
+    cols = {**target_columns(entity), ROW_HASH: "bigint", SEQ: "bigint", CURSOR_RANK: "float"}
     defs = ", ".join(f"{quote(n)} {sql_type(dialect, 'text' if t == 'json' else t)}" for n, t in cols.items())
     conn.execute(sa.text(f"DROP TABLE IF EXISTS {STAGE}"))
     conn.execute(sa.text(f"CREATE TEMPORARY TABLE {STAGE} ({defs})"))
@@ -105,14 +105,16 @@ def stage_batches(conn: Connection, entity: Entity, batches: Iterable[pa.Table])
             continue
         batch = batch.append_column(SEQ, pa.array(range(seq, seq + batch.num_rows), pa.int64()))
         seq += batch.num_rows
-        bulk_append(conn, STAGE, batch.select(names))
+        bulk_append(conn, STAGE, batch.select([*names, CURSOR_RANK] if CURSOR_RANK in batch.column_names else names))
     return seq
 
 
 def _latest_sql(entity: Entity) -> str:
-    """The stage with one row per key: the last one received wins (it is the newest version)."""
+    """The stage with one row per key: the version with the greatest cursor wins (a source may send an
+    old version after a new one); among equal cursors, or without one, the last received."""
     pk = ", ".join(quote(k) for k in entity.primary_key)
-    return (f"SELECT * FROM (SELECT s.*, row_number() OVER (PARTITION BY {pk} ORDER BY {SEQ} DESC) AS _rn "
+    order = f"{CURSOR_RANK} DESC NULLS LAST, {SEQ} DESC"
+    return (f"SELECT * FROM (SELECT s.*, row_number() OVER (PARTITION BY {pk} ORDER BY {order}) AS _rn "
             f"FROM {STAGE} s) latest WHERE _rn = 1")
 
 

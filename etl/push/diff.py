@@ -33,6 +33,12 @@ class Diff:
     duplicates: pa.Table  # part, row of rows whose key is selected more than once
     unchanged: int
     state_rows: int
+    presend: int = 0  # rows refused before sending (a failed cast, a missing relationship): set by the plan
+
+    def accounted(self) -> int:
+        """Selected rows the plan placed: each is exactly one of sent, held, duplicate, refused, unchanged."""
+        return (self.changes.num_rows + self.held.num_rows + self.duplicates.num_rows + self.presend
+                + self.unchanged)
 
 
 def stage(conn: Connection, parts: list[tuple[int, pa.Table]]) -> None:

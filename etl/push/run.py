@@ -8,7 +8,10 @@
    counters of the audit row commit together. Every record sent must come back with exactly one outcome
    before its chunk commits. A SIGKILL loses at most the chunk in flight, which the next run sends again
    by external id (idempotent), so the target never holds a duplicate.
-3. account: `selected = created + updated + unchanged + rejected` is checked; the run is `success`,
+   Before anything is sent, every selected row must be placed in exactly one class (to send, unchanged,
+   refused before sending, held, duplicate): with one outcome per sent record per chunk, this makes
+   `selected = created + updated + unchanged + rejected` hold before any state commits.
+3. account: `selected = created + updated + unchanged + rejected` is checked again; the run is `success`,
    or `failed` with the reason (a broken invariant, too many rejects, the mirror guard, a TargetError).
 
 The warehouse is never held open while the target is called (DuckDB has one writer per file).
@@ -91,7 +94,7 @@ def _plan(sync: Sync, run_id: str, url: str | None, dry_run: bool):
     rates = read_rates(sync.entity, url)
     folder = _folder(sync, run_id)
     writer = runfiles.PartWriter(folder)
-    filtered = selected = 0
+    filtered = selected = presend = 0
     with transaction(url) as conn:
         ps.ensure_push_tables(conn)
         ps.start_run(conn, run_id, sync.sync, sync.target.kind, sync.mode, dry_run)
@@ -100,13 +103,24 @@ def _plan(sync: Sync, run_id: str, url: str | None, dry_run: bool):
             table, dropped = map_selection(sync, batch, rates)
             filtered += dropped
             selected += table.num_rows
+            presend += table.num_rows - table[REASON].null_count
             parts.append((writer.files, table.select([KEY, "_row_hash", REASON])))
             writer.write(table)
         diffing.stage(conn, parts)
         plan = diffing.compute(conn, sync.sync, sync.mode == "mirror", sync.resend_rejected == "always")
+        plan.presend = presend
         ps.set_counts(conn, run_id, sync.sync, {"selected": selected, "filtered": filtered,
                                                 "unchanged": plan.unchanged})
+    reconcile_plan(sync.sync, plan, selected)  # after the commit: the run's row exists to be marked failed
     return folder, plan, selected, filtered
+
+
+def reconcile_plan(name: str, plan: diffing.Diff, selected: int) -> None:
+    """The first half of the reconciliation, before any record is sent or any state commits."""
+    if plan.accounted() != selected:
+        raise PushError(f"{name}: selected {selected} rows but the plan places {plan.accounted()} (send "
+                        f"{plan.changes.num_rows}, unchanged {plan.unchanged}, held {plan.held.num_rows}, "
+                        f"duplicate {plan.duplicates.num_rows}, refused {plan.presend}); nothing was sent")
 
 
 def _guard(sync: Sync, plan: diffing.Diff) -> None:

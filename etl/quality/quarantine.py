@@ -1,20 +1,25 @@
 """Quarantine: every decision that a row is refused, and where refused rows are stored.
 
-A row is refused for one of four rules, decided here in this order:
+A row is refused for one of these rules, decided here in this order:
 
 * `cast` / `conversion`: the transform could not type or convert a value (its reason sits in the
   mapping's `_errors` column, e.g. "cast(close_date): '31/02/2026' ...");
-* `primary_key_not_null`: a key column is empty, so the row could never be merged (built in);
+* `primary_key_not_null`: a key column is empty or blank, so the row could never be merged (built in);
+* `cursor_future`: its incremental cursor is later than the run's clock plus the declared skew
+  (`etl.quality.cursor`), so it cannot be a real change and must not move the watermark;
 * an expectation of the table's GX suite (`etl.quality.validate`), with the failing expectation as rule;
 * a plug-in row check named under `quality.checks` (rule `plugin:<name>`).
 
 Refused rows keep their *original* record (the raw batch row, as received) so the source can be fixed
-and the row replayed. Table-level checks (`check_table`) fail the whole load when too much is refused.
+and the row replayed, except that personal fields (a pii policy other than keep, and anything nested
+under one) are sealed (`etl.transform.pii.seal_record`): nobody reads an e-mail in etl_quarantine, and
+replay unseals it with the key from the environment. Reasons never quote a personal value. Table-level checks (`check_table`) fail the whole load when too much is refused.
 `store` writes the rows to `etl_quarantine` inside the load's transaction, next to the data.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -40,6 +45,7 @@ class Split:
     refused: list[pa.Table]
     table_failures: list[str]
     seconds: float
+    watermark: str | None = None  # the largest cursor among the valid rows (what they vouch for)
 
 
 def key_text(table: pa.Table, keys: list[str]) -> pa.Array:
@@ -49,10 +55,19 @@ def key_text(table: pa.Table, keys: list[str]) -> pa.Array:
 
 
 def refused_rows(bad: pa.Table, raw: pa.Table, entity: Entity, rule: pa.Array, reason: pa.Array) -> pa.Table:
-    """Quarantine rows for `bad` (mapped rows): key, rule, reason and the original raw record as JSON."""
-    records = raw.take(bad[SRC_ROW]).to_pylist()
-    text = [orjson.dumps({k: v for k, v in r.items() if v is not None}).decode() for r in records]
-    return pa.table({"primary_key": key_text(bad, entity.primary_key), "failed_rule": rule,
+    """Quarantine rows for `bad` (mapped rows): key, rule, reason and the original raw record as JSON,
+    its personal fields sealed (a personal key column is stored hashed, as the table stores it)."""
+    from etl.transform.normalise import strip_nul
+    from etl.transform.pii import hash_values, personal_sources, seal_record
+
+    sources = personal_sources(entity)
+    records = strip_nul(raw.take(bad[SRC_ROW])).to_pylist()
+    text = [orjson.dumps(seal_record({k: v for k, v in r.items() if v is not None}, sources)).decode()
+            for r in records]
+    key = key_text(bad, entity.primary_key)
+    if any(entity.columns[k].pii != "keep" for k in entity.primary_key):
+        key = hash_values(key)
+    return pa.table({"primary_key": key, "failed_rule": rule,
                      "reason": reason, "record": pa.array(text, pa.string())})
 
 
@@ -63,28 +78,47 @@ def _any_null(table: pa.Table, columns: list[str]) -> pa.Array:
     return mask
 
 
-def split(entity: Entity, suite: dict, mapped: pa.Table, raw: pa.Table) -> Split:
-    """Divide one mapped batch into rows to load and refused rows; `raw` is the batch it was mapped from."""
+def _cursor_values(table: pa.Table, raw: pa.Table, field: str | None) -> pa.Array | None:
+    if field is None or field not in raw.column_names:
+        return None
+    return raw[field].combine_chunks().take(table[SRC_ROW])
+
+
+def split(entity: Entity, suite: dict, mapped: pa.Table, raw: pa.Table, now: dt.datetime | None = None) -> Split:
+    """Divide one mapped batch into rows to load and refused rows; `raw` is the batch it was mapped from;
+    `now`: the run's clock (naive UTC), the bound of a believable cursor."""
+    from etl.quality import cursor
     from etl.quality.validate import validate_batch
     from etl.transform.pii import protect
 
-    cast_bad = pc.is_valid(mapped[ERRORS])
+    field = cursor.cursor_field(entity)
+    values = _cursor_values(mapped, raw, field)
+    future = (cursor.future_reasons(values, entity, now or dt.datetime.now(dt.UTC)) if values is not None
+              else pa.nulls(mapped.num_rows, pa.string()))
+    errors = pc.coalesce(mapped[ERRORS].combine_chunks(), future)
     key_null = _any_null(mapped, entity.primary_key)  # built in: such a row can never be merged
-    pre_bad = pc.or_(cast_bad, key_null)
-    bad = mapped.filter(pre_bad)
-    rule = pc.if_else(pc.is_null(bad[ERRORS]), "primary_key_not_null",
-                      pc.if_else(pc.starts_with(bad[ERRORS], "cast("), "cast", "conversion"))
-    reason = pc.coalesce(bad[ERRORS], f"primary key ({', '.join(entity.primary_key)}) is missing")
+    pre_bad = pc.or_(pc.is_valid(errors), key_null)
+    bad, bad_errors = mapped.filter(pre_bad), errors.filter(pre_bad)
+    rule = pc.if_else(pc.is_null(bad_errors), "primary_key_not_null",
+                      pc.if_else(pc.starts_with(bad_errors, "cast("), "cast",
+                                 pc.if_else(pc.starts_with(bad_errors, "cursor "), cursor.RULE, "conversion")))
+    reason = pc.coalesce(bad_errors, f"primary key ({', '.join(entity.primary_key)}) is missing")
     refused = [refused_rows(bad, raw, entity, rule, reason)] if bad.num_rows else []
-    result = validate_batch(mapped.filter(pc.invert(pre_bad)), suite, entity.primary_key)
+    hidden = [n for n, c in entity.columns.items() if c.pii != "keep"]
+    result = validate_batch(mapped.filter(pc.invert(pre_bad)), suite, entity.primary_key, hidden)
     q = result.quarantined
     if q.num_rows:
         refused.append(refused_rows(q, raw, entity, q["_failed_rule"], q["_reason"]))
     passed = result.valid
     for spec in entity.quality.checks:  # plug-in row checks (etl.plugins), after the suite
         passed = _plugin_check(spec, passed, raw, entity, refused)
+    watermark = None
+    kept = _cursor_values(passed, raw, field)
     valid = protect(passed.drop_columns(list(INTERNAL)), entity)
-    return Split(valid, refused, list(result.table_failures), result.seconds)
+    if kept is not None:
+        valid = valid.append_column(cursor.RANK, cursor.rank(kept, entity)[0])
+        watermark = cursor.newest(kept, entity)
+    return Split(valid, refused, list(result.table_failures), result.seconds, watermark)
 
 
 def _plugin_check(spec, table: pa.Table, raw: pa.Table, entity: Entity, refused: list) -> pa.Table:

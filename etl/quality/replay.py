@@ -7,6 +7,9 @@ transform, validation and merge again, as a run of its own.
   quarantined, filtered, superseded).
 - A row whose key was loaded *after* it was quarantined is `superseded`: the source has since sent a
   newer version, and replaying the old one would overwrite it. It counts as unchanged.
+- Personal fields are stored sealed (see `etl.quality.quarantine`); replay opens them with
+  `ETL_QUARANTINE_KEY` (else the key derived from `ETL_PII_SALT`). With another key the replay stops
+  with an error naming the variable, before anything is written.
 - The replay writes its own `etl_runs` row and satisfies the same invariant as a sync
   (extracted = filtered + quarantined + inserted + updated + unchanged), in one transaction with the
   data and the quarantine changes. The watermark is not touched.
@@ -72,11 +75,14 @@ def _open_rows(conn, entity: Entity) -> list[tuple]:
 
 
 def _raw_table(records: list) -> pa.Table:
-    """The stored records back as a raw batch: every value text, as the source step hands it over."""
+    """The stored records back as a raw batch: every value text, as the source step hands it over, its
+    sealed personal fields opened again (`etl.transform.pii.unseal`, the key from the environment)."""
+    from etl.transform.pii import unseal
+
     dicts = [orjson.loads(r) if isinstance(r, str | bytes) else (r or {}) for r in records]
     names = list(dict.fromkeys(k for d in dicts for k in d))
     def text(v):
-        return None if v is None else v if isinstance(v, str) else orjson.dumps(v).decode()
+        return None if v is None else unseal(v) if isinstance(v, str) else orjson.dumps(v).decode()
     return pa.table({n: pa.array([text(d.get(n)) for d in dicts], pa.string()) for n in names})
 
 

@@ -2,13 +2,28 @@
 
 Every raw value is text (the extract layer keeps data as received). A value that is present but cannot
 be read as the declared type becomes null in the typed column and yields a reason, so the row goes to
-quarantine instead of being loaded with a guess.
+quarantine instead of being loaded with a guess. "Read as" is strict, because a cast that succeeds with
+another value than the one written is worse than a failure (it invents data nobody sees):
+
+* dates and times must be real in their declared format: `2024-02-30` or `31/02/2026 10:00` are not
+  rolled over into March (every value a format parses is checked by writing it back, and the few that
+  do not write back identically are checked one by one by Python's strict `strptime`);
+* years run from 1 to 9999 on both warehouses (PostgreSQL has no year 0, DuckDB would store it);
+* a naive local time inside a daylight-saving gap (02:30 on the spring-forward night) never existed:
+  quarantined, not shifted. A time in the autumn overlap exists twice: a strftime format takes the
+  earlier instant, an ISO value is quarantined (pandas' rule), as before;
+* numbers must fit: a decimal is rounded half away from zero to its scale and must then fit its
+  precision (compared as decimals, never through a float); an integer beyond 64 bits, a float that
+  overflows to infinity, an epoch beyond the year 9999 are refused.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
+from decimal import Decimal
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -20,6 +35,8 @@ FLOAT_RE = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 DECIMAL_RE = r"^\s*[-+]?(\d+\.?\d*|\.\d+)\s*$"
 AWARE_RE = r"(?:Z|[+-]\d{2}:?\d{2})$"  # an ISO timestamp with a zone: an instant
 DECIMAL_TYPE = re.compile(r"decimal\((\d+),\s*(\d+)\)")
+DECIMAL_PARTS = r"^\s*(?P<sign>[-+]?)0*(?P<int>\d*)\.?(?P<frac>\d*)\s*$"
+FIRST, LAST = datetime(1, 1, 1), datetime(9999, 12, 31, 23, 59, 59, 999999)  # the years both warehouses store
 
 
 def arrow_type(type_name: str) -> pa.DataType:
@@ -45,16 +62,44 @@ def _valid(arr: pa.Array, ok: pa.Array) -> tuple[pa.Array, pa.Array]:
 
 def _numeric(arr: pa.Array, pattern: str, target: pa.DataType) -> tuple[pa.Array, pa.Array]:
     clean, bad = _valid(arr, pc.match_substring_regex(arr, pattern))
-    return pc.cast(pc.utf8_trim_whitespace(clean), target), bad
+    text = pc.utf8_trim_whitespace(clean)
+    if pa.types.is_integer(target):
+        values = _int64(text)
+    else:
+        values = pc.cast(text, target)
+        values = pc.if_else(pc.is_finite(values), values, pa.scalar(None, target))  # 1e999 is not infinity
+    return values, pc.or_(bad, pc.and_(pc.is_valid(text), pc.is_null(values)))
+
+
+def _int64(text: pa.Array) -> pa.Array:
+    """Text of digits as int64; a value beyond 64 bits becomes null (refused), not an error for the batch."""
+    try:
+        return pc.cast(text, pa.int64())
+    except pa.ArrowInvalid:
+        def fits(v: str | None) -> int | None:
+            return None if v is None or not -2**63 <= int(v) < 2**63 else int(v)
+        return pa.array([fits(v) for v in text.to_pylist()], pa.int64())
 
 
 def _decimal(arr: pa.Array, target: pa.Decimal128Type) -> tuple[pa.Array, pa.Array]:
+    """Rounded half away from zero to the scale, then checked against the precision, all in decimals:
+    the digits past scale + 1 cannot change that rounding, so they are cut before the cast."""
     clean, bad = _valid(arr, pc.match_substring_regex(arr, DECIMAL_RE))
-    wide = pc.cast(pc.utf8_trim_whitespace(clean), pa.decimal128(38, 12))
-    rounded = pc.round(wide, ndigits=target.scale, round_mode="half_towards_infinity")
-    too_big = pc.greater_equal(pc.abs(pc.cast(rounded, pa.float64())), 10.0 ** (target.precision - target.scale))
-    rounded, overflow = _valid(rounded, pc.invert(too_big))
-    return pc.cast(rounded, target), pc.or_(bad, overflow)
+    parts = pc.extract_regex(clean, DECIMAL_PARTS)
+    whole, frac = pc.struct_field(parts, "int"), pc.struct_field(parts, "frac")
+    room = target.precision - target.scale  # integer digits the column holds
+    long = pc.fill_null(pc.greater(pc.utf8_length(whole), room), False)
+    frac = pc.utf8_slice_codeunits(pc.binary_join_element_wise(frac, "0" * (target.scale + 1), ""),
+                                   0, target.scale + 1)
+    text = pc.binary_join_element_wise(pc.struct_field(parts, "sign"), pc.if_else(pc.equal(whole, ""), "0", whole),
+                                       ".", frac, "")
+    text = pc.if_else(long, pa.scalar(None, pa.string()), text)
+    wide_type = pa.decimal128(38, target.scale + 1) if room + target.scale < 37 else pa.decimal256(76, target.scale + 1)
+    rounded = pc.round(pc.cast(text, wide_type), ndigits=target.scale, round_mode="half_towards_infinity")
+    limit = pa.scalar(Decimal(10) ** room, wide_type)
+    fits = pc.fill_null(pc.less(pc.abs(rounded), limit), False)
+    rounded, overflow = _valid(rounded, fits)
+    return pc.cast(rounded, target), pc.or_(bad, pc.or_(overflow, pc.fill_null(long, False)))
 
 
 def _boolean(arr: pa.Array, col: Column) -> tuple[pa.Array, pa.Array]:
@@ -99,16 +144,73 @@ def _parse_one(arr: pa.Array, fmt: str, tz: str) -> pa.Array:
     if fmt == "iso":
         return _parse_iso(arr, tz)
     if fmt in ("epoch_ms", "epoch_s"):
-        clean, _ = _valid(arr, pc.match_substring_regex(arr, INT_RE))
-        unit = "ms" if fmt == "epoch_ms" else "s"
-        return pc.cast(pc.cast(pc.cast(clean, pa.int64()), pa.timestamp(unit)), pa.timestamp("us"))
-    has_zone = "%z" in fmt
-    parsed = pc.strptime(arr, format=fmt, unit="us", error_is_null=True)
-    if has_zone:
+        return _epoch(arr, fmt)
+    parsed = _strict(arr, fmt, pc.strptime(arr, format=fmt, unit="us", error_is_null=True))
+    if "%z" in fmt:
         return pc.cast(parsed, pa.timestamp("us"))  # strptime with %z yields UTC instants
-    if tz != "UTC":
-        parsed = pc.assume_timezone(parsed, tz, ambiguous="earliest", nonexistent="earliest")
-    return pc.cast(parsed, pa.timestamp("us"))
+    if tz == "UTC":
+        return parsed
+    return _local_to_utc(parsed, tz)
+
+
+def _local_to_utc(parsed: pa.Array, tz: str) -> pa.Array:
+    """Naive local wall times to naive UTC: a time the clocks skipped becomes null (refused), one they
+    repeated is the earlier instant. pandas, not Arrow's assume_timezone: Arrow applies no daylight
+    saving after 2037 (its zone data stops there) and would shift every summer time by an hour."""
+    local = pd.Series(parsed.to_pandas(), dtype="datetime64[us]")
+    earlier = np.ones(len(local), dtype=bool)  # for a repeated hour: the first (summer-time) instant
+    utc = local.dt.tz_localize(tz, ambiguous=earlier, nonexistent="NaT").dt.tz_convert("UTC").dt.tz_localize(None)
+    return pa.array(utc.astype("datetime64[us]"), pa.timestamp("us"), from_pandas=True)
+
+
+def _epoch(arr: pa.Array, fmt: str) -> pa.Array:
+    clean, _ = _valid(arr, pc.match_substring_regex(arr, INT_RE))
+    number = _int64(pc.utf8_trim_whitespace(clean))
+    per_s = 1000 if fmt == "epoch_ms" else 1
+    low, high = (int((t - datetime(1970, 1, 1)).total_seconds()) * per_s for t in (FIRST, LAST))
+    inside = pc.and_(pc.greater_equal(number, low), pc.less_equal(number, high))
+    number = pc.if_else(pc.fill_null(inside, False), number, pa.scalar(None, pa.int64()))
+    unit = "ms" if fmt == "epoch_ms" else "s"
+    return pc.cast(pc.cast(number, pa.timestamp(unit)), pa.timestamp("us"))
+
+
+def _strict(arr: pa.Array, fmt: str, parsed: pa.Array) -> pa.Array:
+    """Keep a parsed value only if it is the date the text wrote. Arrow's strptime rolls `2024-02-30`
+    over to March 1st: a value whose write-back differs from its text (that, or only a missing zero
+    pad, a month name's case, a zone offset) is re-read by Python's strptime, which refuses dates that
+    do not exist, and kept only if both agree."""
+    if "%z" in fmt:
+        back = pc.strftime(pc.cast(parsed, pa.timestamp("us", tz="UTC")), format=fmt)
+    else:
+        back = pc.strftime(parsed, format=fmt)
+    differs = pc.fill_null(pc.not_equal(back, arr), True)
+    check = pc.and_(pc.is_valid(parsed), differs)
+    if not pc.any(check).as_py():
+        return parsed
+    rows = pc.indices_nonzero(check).to_pylist()
+    texts, values = arr.take(rows).to_pylist(), parsed.take(rows).to_pylist()
+    agreed = [_python_agrees(t, fmt, v) for t, v in zip(texts, values, strict=True)]
+    keep = _scatter(agreed, rows, len(arr))
+    return pc.if_else(pc.fill_null(keep, True), parsed, pa.scalar(None, parsed.type))
+
+
+def _scatter(values: list[bool], rows: list[int], n: int) -> pa.Array:
+    out: list[bool | None] = [None] * n
+    for r, v in zip(rows, values, strict=True):
+        out[r] = v
+    return pa.array(out, pa.bool_())
+
+
+def _python_agrees(text: str, fmt: str, value) -> bool:
+    try:
+        moment = datetime.strptime(text, fmt)
+    except ValueError:
+        return False
+    if moment.tzinfo is not None:
+        from datetime import UTC
+
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return value is not None and moment == value.replace(tzinfo=None)
 
 
 def _temporal(arr: pa.Array, col: Column) -> tuple[pa.Array, pa.Array]:
@@ -118,6 +220,9 @@ def _temporal(arr: pa.Array, col: Column) -> tuple[pa.Array, pa.Array]:
         if pc.all(pc.or_(pc.is_valid(result), pc.is_null(arr))).as_py():
             break
         result = pc.coalesce(result, _parse_one(arr, fmt, col.timezone))
+    inside = pc.and_(pc.greater_equal(result, pa.scalar(FIRST, pa.timestamp("us"))),
+                     pc.less_equal(result, pa.scalar(LAST, pa.timestamp("us"))))
+    result = pc.if_else(pc.fill_null(inside, False), result, pa.scalar(None, pa.timestamp("us")))
     bad = pc.and_(pc.is_valid(arr), pc.is_null(result))
     if col.type == "date":
         result = pc.cast(result, pa.date32())

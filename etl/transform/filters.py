@@ -2,6 +2,10 @@
 
 A row whose tested value is null fails the condition (it is filtered), except for `is_null` and
 `ne`/`not_in` where null counts as "not equal". Filtered rows are counted, never silently dropped.
+
+A value that failed its cast is not null, it is unknown: a filter on that column keeps the row, so it
+reaches quarantine (rule `cast`) instead of being counted as filtered, which would hide a broken value
+behind a business rule.
 """
 
 from __future__ import annotations
@@ -34,11 +38,14 @@ def condition(arr: pa.Array, f: Filter) -> pa.Array:
     return pc.fill_null(result, True) if f.op == "ne" else result
 
 
-def keep_mask(table: pa.Table, filters: list[Filter]) -> pa.Array | None:
+def keep_mask(table: pa.Table, filters: list[Filter], unknown: dict[str, pa.Array] | None = None) -> pa.Array | None:
+    """`unknown`: per column, the rows whose value failed its cast; every filter on it keeps them."""
     if not filters:
         return None
     mask = None
     for f in filters:
         cond = pc.fill_null(condition(table[f.column].combine_chunks(), f), False)
+        if unknown and f.column in unknown:
+            cond = pc.or_(cond, unknown[f.column])
         mask = cond if mask is None else pc.and_(mask, cond)
     return mask

@@ -20,7 +20,7 @@ from etl.config.schema import Column, Entity
 from etl.transform.cast import arrow_type, cast_column, describe_failure
 from etl.transform.conversions import RateTables, apply_conversions
 from etl.transform.filters import keep_mask
-from etl.transform.normalise import apply_normalisers, phone_e164
+from etl.transform.normalise import apply_normalisers, phone_e164, strip_nul
 from etl.transform.registry import derive_column
 
 __all__ = ["ERRORS", "EXTRAS", "ROW_HASH", "SRC_ROW", "MapResult", "map_batch", "row_hash"]
@@ -59,9 +59,20 @@ def _prepare(raw: pa.Table, name: str, col: Column, entity: Entity) -> pa.Array:
 
 
 def _reason(name: str, col: Column, arr: pa.Array, bad: pa.Array) -> pa.Array:
-    shown = pc.binary_join_element_wise("'", arr, "'", "")
+    """`cast(name): 'value' — why`; the value of a personal field (pii other than keep) is never quoted,
+    only its length, so a reason can be read by whoever reads the quarantine."""
+    if col.pii != "keep":
+        shown = pc.binary_join_element_wise("<", pc.cast(pc.utf8_length(arr), pa.string()),
+                                            " characters, personal data not shown>", "")
+    else:
+        shown = pc.binary_join_element_wise("'", _clip(arr), "'", "")
     text = pc.binary_join_element_wise(f"cast({name}): ", shown, f" — {describe_failure(name, col)}", "")
     return pc.if_else(bad, text, pa.scalar(None, pa.string()))
+
+
+def _clip(arr: pa.Array, width: int = 80) -> pa.Array:
+    long = pc.fill_null(pc.greater(pc.utf8_length(arr), width), False)
+    return pc.if_else(long, pc.binary_join_element_wise(pc.utf8_slice_codeunits(arr, 0, width), "…", ""), arr)
 
 
 def _extras(raw: pa.Table, used: set[str], n: int) -> pa.Array:
@@ -132,12 +143,45 @@ def _derived_from(entity: Entity, converted: set[str]) -> list[str]:
     return late
 
 
+def _nested(raw: pa.Table, path: str, entity: Entity) -> list[str]:
+    """Raw columns under `path` (`email.address`): the record held an object where the mapping reads one
+    value. Empty when the mapping itself reads fields under `path` (then an object is what it expects)."""
+    inner = [c for c in raw.column_names if c.startswith(path + ".")]
+    if inner and any(source_of(k, c).startswith(path + ".") for k, c in entity.columns.items() if not c.derive):
+        return []
+    return inner
+
+
+def _object_instead(raw: pa.Table, name: str, col: Column, inner: list[str]) -> tuple[pa.Array, pa.Array]:
+    """Rows whose field is an object, not a value: refused (rule cast), never loaded as null with the
+    object's fields (maybe personal data) left in `extras`. The reason names the field, not the content."""
+    present = pc.is_valid(raw[inner[0]].combine_chunks())
+    for c in inner[1:]:
+        present = pc.or_(present, pc.is_valid(raw[c].combine_chunks()))
+    bad = pc.and_(present, pc.is_null(_raw(raw, source_of(name, col))))
+    text = f"cast({name}): an object (fields {', '.join(c.split('.', 1)[1] for c in inner[:5])}) where " \
+           f"one {col.type} value was expected"
+    return bad, pc.if_else(bad, text, pa.scalar(None, pa.string()))
+
+
+def _key(typed: pa.Array, col: Column) -> pa.Array:
+    """A text key without surrounding spaces (CHAR(n) padding, a pasted id: ` 3 ` is record `3`, as an
+    integer key's cast already reads it); a blank key is no key (null, so the row is quarantined)."""
+    if col.type not in ("string", "json"):
+        return typed
+    trimmed = pc.utf8_trim_whitespace(typed)
+    return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+
+
 def map_batch(raw: pa.Table, entity: Entity, rates: RateTables | None = None) -> MapResult:
     """`rates`: the rate tables of the entity's currency conversions (read by `etl.load.rates`)."""
+    raw = strip_nul(raw)
     n = raw.num_rows
     columns: dict[str, pa.Array] = {}
     reasons: list[pa.Array] = []
     converted = entity.converted_columns
+    unknown: dict[str, pa.Array] = {}  # per column: rows whose value failed its cast (a filter cannot judge them)
+    nested: set[str] = set()
     for name, col in entity.columns.items():
         if col.derive or name in converted:
             continue
@@ -145,6 +189,15 @@ def map_batch(raw: pa.Table, entity: Entity, rates: RateTables | None = None) ->
         typed, bad = cast_column(arr, col)
         if pc.any(bad).as_py():
             reasons.append(_reason(name, col, arr, bad))
+            unknown[name] = bad
+        if inner := _nested(raw, source_of(name, col), entity):
+            nested.update(inner)
+            shaped, why = _object_instead(raw, name, col, inner)
+            if pc.any(shaped).as_py():
+                reasons.append(why)
+                unknown[name] = pc.or_(unknown[name], shaped) if name in unknown else shaped
+        if name in entity.primary_key:
+            typed = _key(typed, col)
         if col.default is not None:
             typed = pc.coalesce(typed, pa.scalar(col.default).cast(typed.type))
         columns[name] = typed
@@ -162,11 +215,11 @@ def map_batch(raw: pa.Table, entity: Entity, rates: RateTables | None = None) ->
         columns[name] = pc.cast(derive_column(pa.table(columns), derive), arrow_type(entity.columns[name].type))
     table = pa.table({name: columns[name] for name in entity.columns})
     if entity.extras == "keep":
-        used = {source_of(k, c) for k, c in entity.columns.items() if not c.derive}
+        used = {source_of(k, c) for k, c in entity.columns.items() if not c.derive} | nested
         table = table.append_column(EXTRAS, _extras(raw, used, n))
     errors = _join_reasons(reasons, n)
     table = table.append_column(ROW_HASH, row_hash(table))
     table = table.append_column(ERRORS, errors).append_column(SRC_ROW, pa.array(range(n), pa.int64()))
-    mask = keep_mask(table, entity.filters)
+    mask = keep_mask(table, entity.filters, unknown)
     kept = table.filter(mask) if mask is not None else table
     return MapResult(table=kept, filtered=n - kept.num_rows)

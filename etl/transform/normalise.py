@@ -112,3 +112,17 @@ def apply_normalisers(arr: StrArray, names: list[str]) -> StrArray:
         if name in SIMPLE:
             arr = SIMPLE[name](arr)
     return arr
+
+
+def strip_nul(raw: pa.Table) -> pa.Table:
+    """Every text value without its NUL characters (U+0000): the product's one NUL policy.
+
+    PostgreSQL cannot store a NUL in text or JSON at all (COPY fails for the whole batch) and DuckDB
+    would keep it, so the same record would load on one warehouse and not the other. A NUL carries no
+    meaning in text (a C string ends there), so it is removed, on both warehouses alike, before mapping:
+    in mapped columns, extras, keys and the quarantined record."""
+    for i, name in enumerate(raw.column_names):
+        column = raw.column(i)
+        if pa.types.is_string(column.type) and pc.any(pc.match_substring(column, "\x00")).as_py():
+            raw = raw.set_column(i, name, pc.replace_substring(column, "\x00", ""))
+    return raw

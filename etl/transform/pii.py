@@ -53,3 +53,64 @@ def protect(table: pa.Table, entity: Entity) -> pa.Table:
         new = hash_values(arr) if col.pii == "hash" else mask_values(arr)
         table = table.set_column(table.column_names.index(name), name, new)
     return table
+
+
+# ------------------------------------------------------------------------ sealed values (quarantine)
+# A quarantined record must be replayable (the original value is needed to map it again) and must not
+# be readable by whoever reads etl_quarantine. So the personal fields of a stored record are sealed:
+# encrypted (Fernet: AES-128-CBC + HMAC-SHA256) with a key from the environment, `ETL_QUARANTINE_KEY`
+# (any text; the key is derived from it), else derived from ETL_PII_SALT. Replay unseals them; with
+# another key it stops with an error naming the variable (never the value), before writing anything.
+
+SEALED = "sealed:v1:"
+
+
+def _fernet():
+    import base64
+
+    from cryptography.fernet import Fernet
+
+    secret = os.environ.get("ETL_QUARANTINE_KEY") or _salt().decode()
+    digest = hashlib.sha256(b"etl-quarantine-seal:" + secret.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def personal_sources(entity: Entity) -> list[str]:
+    """The source paths of the entity's personal fields (pii hash, mask or drop)."""
+    from etl.transform.mapping import source_of
+
+    return [source_of(name, col) for name, col in entity.columns.items() if col.pii != "keep" and not col.derive]
+
+
+def is_personal(field: str, sources: list[str]) -> bool:
+    """A raw field is personal if it is a personal source or lies under one (`email.address` when an
+    object came where the e-mail text was expected)."""
+    return any(field == s or field.startswith(s + ".") for s in sources)
+
+
+def seal_record(record: dict, sources: list[str]) -> dict:
+    """The record with the values of its personal fields sealed (other fields as they are)."""
+    if not sources:
+        return record
+    fernet = None
+    out = {}
+    for field, value in record.items():
+        if value is not None and is_personal(field, sources):
+            fernet = fernet or _fernet()
+            value = SEALED + fernet.encrypt(str(value).encode()).decode()
+        out[field] = value
+    return out
+
+
+def unseal(value):
+    """A sealed value's original text; anything else as it is. Raises ValueError with a clear message
+    (never the value) when the key is not the one it was sealed with."""
+    if not (isinstance(value, str) and value.startswith(SEALED)):
+        return value
+    from cryptography.fernet import InvalidToken
+
+    try:
+        return _fernet().decrypt(value[len(SEALED):].encode()).decode()
+    except InvalidToken:
+        raise ValueError("a sealed personal value cannot be opened: ETL_QUARANTINE_KEY (or ETL_PII_SALT) is "
+                         "not the one it was sealed with") from None

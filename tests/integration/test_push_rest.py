@@ -168,6 +168,22 @@ def test_rate_limit_answers_429_and_the_push_waits_as_told(tmp_duckdb_url):
         stats = srv.admin("/_admin/writes")
         assert result.counts["created"] == 16 and len(target_records(srv, "marketing_list_members")) == 16
     assert stats["rate_limited"] > 0 and stats["records_written"] == 16
+    # Retry-After (>= 1 s, when the server has a token again) was waited out: after a 429 the next attempt
+    # is admitted, so no record met two. The configured backoff (0.05 s, doubling) would have met several.
+    assert stats["rate_limited"] <= 15
+
+
+def test_rate_limit_per_s_from_the_yaml_paces_requests_below_the_targets_limit(tmp_duckdb_url):
+    url = tmp_duckdb_url
+    put_table(url, "people", [{"id": str(i), "last_name": f"L{i}"} for i in range(6)])
+    sync = sync_of(source={"table": "people"}, key=["contact_no"],
+                   target={"kind": "rest", "connection": "test_oa", "path": "/api/v1/marketing_list_members/{key}",
+                           "rate_limit_per_s": 1},
+                   columns={"contact_no": {"source": "id"}, "last_name": {}, "list": {"default": "l"}})
+    with oa_server(rate=10, burst=1) as srv:  # a client at most one write per second never meets its limit
+        assert push(sync, "r2", url).counts["created"] == 6
+        stats = srv.admin("/_admin/writes")
+    assert (stats["rate_limited"], stats["write_requests"]) == (0, 6)
 
 
 KILLED_PUSH = textwrap.dedent("""
@@ -211,3 +227,21 @@ def test_sigkill_mid_push_then_rerun_loses_nothing_and_duplicates_nothing(tmp_du
     assert {r["last_name"] for r in held.values()} == {f"L{i}" for i in range(300)}
     assert resent == 300 - committed == result.counts["created"] + result.counts["updated"]
     assert rows(url, "SELECT status FROM etl_push_runs WHERE run_id = 'killed'") == [("failed",)]
+
+
+def test_a_reject_share_above_the_yaml_threshold_fails_the_run_after_keeping_what_was_accepted(oa, tmp_duckdb_url):
+    url = tmp_duckdb_url
+    people = [{"id": str(i), "last_name": "X" * 90 if i % 5 == 0 else f"L{i}"} for i in range(25)]  # 5 refused
+    put_table(url, "people", people)
+    sync = sync_of(source={"table": "people"}, key=["contact_no"],
+                   target={"kind": "rest", "connection": "test_oa", "path": "/api/v1/marketing_list_members/{key}",
+                           "batch_path": "/api/v1/marketing_list_members/batch"},
+                   columns={"contact_no": {"source": "id"}, "last_name": {}, "list": {"default": "l"}},
+                   quality={"max_reject_share": 0.1})
+    with pytest.raises(PushError, match=r"5 of 25 selected records \(20%\) are rejected, above max_reject_share 10%"):
+        push(sync, "s1", url)
+    assert len(target_records(oa, "marketing_list_members")) == 20
+    assert audit(url, "s1")["status"] == "failed" and audit(url, "s1")["rejected"] == 5
+    assert rows(url, "SELECT count(*) FROM etl_push_state WHERE hash IS NOT NULL") == [(20,)]
+    loose = sync.model_copy(update={"quality": sync.quality.model_copy(update={"max_reject_share": 0.25})})
+    assert push(loose, "s2", url).status == "success"  # the same rejects under a looser threshold

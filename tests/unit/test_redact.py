@@ -136,3 +136,15 @@ def test_tls_trusts_a_ca_given_in_requests_ca_bundle(self_signed, monkeypatch) -
         cfg = RestSource(connection="tls_api", path="/items")
         tables = list(iter_batches(cfg, conn, None, ExtractStats()))
     assert tables[0].column("id").to_pylist() == ["1"]
+
+
+def test_records_without_a_name_still_format() -> None:
+    """structlog's stdlib formatter rebuilds records with logging.makeLogRecord (name None)."""
+    record = logging.makeLogRecord({"msg": "token=abcdef123", "name": None})
+    assert record.getMessage() == "token=abcdef123"
+    record = logging.makeLogRecord({"msg": "token=abcdef123", "name": "etl.x"})
+    assert logging.LogRecord("etl.x", logging.INFO, "f", 1, "token=%s", ("abcdef123",), None).getMessage() \
+        == "token=abcdef123"  # plain construction is not redacted; made by a logger it is:
+    logger = logging.getLogger("etl.x")
+    assert logger.makeRecord("etl.x", logging.INFO, "f", 1, "token=%s", ("abcdef123",), None).getMessage() \
+        == "token=***"

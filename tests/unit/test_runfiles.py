@@ -110,3 +110,13 @@ def test_a_bad_retention_is_refused(monkeypatch, value):
     monkeypatch.setenv(runfiles.RETENTION_ENV, value)
     with pytest.raises(ValueError, match=runfiles.RETENTION_ENV):
         runfiles.retention_hours()
+
+
+def test_a_step_result_is_private_and_reads_back(staged):
+    folder = runfiles.entity_dir("crm", "r", "contacts")
+    assert runfiles.read_result(folder, "extract") is None
+    runfiles.write_result(folder, "extract", {"extracted": 3})
+    assert runfiles.read_result(folder, "extract") == {"extracted": 3}
+    assert _mode(folder / "extract.json") == 0o600
+    (folder / "transform.json").write_text('{"half')
+    assert runfiles.read_result(folder, "transform") is None
