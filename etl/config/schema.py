@@ -536,6 +536,10 @@ class Entity(Strict):
         for f in self.filters:
             if f.column not in self.columns:
                 raise ValueError(f"filter column {f.column!r} is not declared under 'columns'")
+        if problems := self._filter_type_problems():
+            from pydantic import ValidationError
+
+            raise ValidationError.from_exception_data("Entity", problems)
         if self.conform is not None:
             from etl.config.conform import check_conform
 
@@ -547,6 +551,33 @@ class Entity(Strict):
                 "it corrects"
             )
         return self
+
+    def _filter_type_problems(self) -> list:
+        """A filter value the run could not compare with its column (`score ge 'abc'`, a date column
+        `ge yesterday`): refused here, at `filters.<i>.value`, not at run time as a bare ArrowInvalid.
+        The check is the cast the filter itself does (etl.transform.filters)."""
+        import pyarrow as pa
+        from pydantic_core import InitErrorDetails, PydanticCustomError
+
+        from etl.transform.cast import arrow_type
+
+        problems: list[InitErrorDetails] = []
+        for i, f in enumerate(self.filters):
+            col = self.columns[f.column]
+            target = arrow_type("string" if col.type == "json" else col.type)
+            given = [("value", f.value)] if f.value is not None else []
+            given += [(("values", j), v) for j, v in enumerate(f.values or []) if v is not None]
+            for where, value in given:
+                try:
+                    pa.scalar(value).cast(target)
+                except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, ValueError):
+                    loc = ("filters", i, *((where,) if isinstance(where, str) else where))
+                    problems.append(InitErrorDetails(
+                        type=PydanticCustomError("value_error", "{value} cannot be compared with column {column} "
+                                                 "(type {type}); write a value of that type",
+                                                 {"value": repr(value), "type": col.type, "column": repr(f.column)}),
+                        loc=loc, input=value))
+        return problems
 
     def _add_conversion_outputs(self) -> None:
         """Declare each conversion's output columns (unless the mapping declares them itself)."""

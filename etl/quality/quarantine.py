@@ -184,6 +184,6 @@ def store(conn, entity: Entity, run_id: str, parts: Iterable[pa.Table], at, repl
                 "entity": pa.array([entity.entity] * n)}
         rows = pa.table({**meta, **{c: part[c] for c in part.column_names},
                          "quarantined_at": pa.array([at] * n, pa.timestamp("us"))})
-        bulk_append(conn, QUARANTINE_TABLE, rows)
+        bulk_append(conn, QUARANTINE_TABLE, rows, ["primary_key"])
         total += n
     return total

@@ -150,3 +150,22 @@ def test_replay_opens_the_sealed_personal_fields(people, warehouse):
     salt = os.environ["ETL_PII_SALT"].encode()
     assert rows(warehouse, "SELECT email, signed FROM stg_g__people WHERE id = '16'") == [
         (hashlib.sha256(salt + b"rep.secret@example.com").hexdigest(), datetime(2024, 1, 3).date())]
+
+
+@pytest.mark.postgres
+def test_a_value_postgresql_refuses_names_the_record_key_not_its_content(pg_url):
+    """Past the NUL policy, any value COPY refuses fails the load naming the key and column, no value."""
+    import pyarrow as pa
+    import sqlalchemy as sa
+
+    from etl.load.merge import LoadError, bulk_append
+    from etl.load.warehouse import transaction
+
+    reset_pg(pg_url)
+    with transaction(pg_url) as conn:
+        conn.execute(sa.text("CREATE TABLE t (id TEXT, note TEXT)"))
+    with pytest.raises(LoadError) as err, transaction(pg_url) as conn:
+        bulk_append(conn, "t", pa.table({"id": ["k1", "k2"], "note": ["fine", f"{SECRET_MAIL}\x00"]}), ["id"])
+    assert "COPY into t refused the record with key k2" in str(err.value)
+    assert SECRET_MAIL not in str(err.value)
+    assert rows(pg_url, "SELECT count(*) FROM t") == [(0,)]
