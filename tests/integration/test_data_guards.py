@@ -82,8 +82,11 @@ filters:
 """
 
 
+SERVED = {"results": RECORDS}
+
+
 def _api(req: Request) -> Reply:
-    return Reply(200, {"results": RECORDS})
+    return Reply(200, SERVED)
 
 
 @pytest.fixture
@@ -169,3 +172,20 @@ def test_a_value_postgresql_refuses_names_the_record_key_not_its_content(pg_url)
     assert "COPY into t refused the record with key k2" in str(err.value)
     assert SECRET_MAIL not in str(err.value)
     assert rows(pg_url, "SELECT count(*) FROM t") == [(0,)]
+
+
+def test_a_field_newly_mapped_as_personal_leaves_extras(people, warehouse, monkeypatch):
+    """Loaded while unmapped (raw in extras), then mapped with pii: hash: the backfill hashes it into its
+    column and removes the raw value from extras, in the same transaction (the source sends nothing new)."""
+    columns = {k: c for k, c in people.columns.items() if k != "phone"}
+    before = people.model_copy(update={"columns": columns})
+    steps.run_entity(before, steps.RunContext(run_id="g-0", warehouse_url=warehouse))
+    assert SECRET_PHONE in _all_text(warehouse, "stg_g__people")  # an unmapped field, kept as received
+    hashed = {**people.columns, "phone": people.columns["phone"].model_copy(update={"pii": "hash"})}
+    monkeypatch.setitem(SERVED, "results", [])
+    steps.run_entity(people.model_copy(update={"columns": hashed}),
+                     steps.RunContext(run_id="g-1", warehouse_url=warehouse))
+    assert SECRET_PHONE not in _all_text(warehouse, "stg_g__people")
+    salt = os.environ["ETL_PII_SALT"].encode()
+    assert rows(warehouse, "SELECT phone FROM stg_g__people WHERE id = '1'") == [
+        (hashlib.sha256(salt + SECRET_PHONE.encode()).hexdigest(),)]
