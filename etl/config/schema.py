@@ -274,6 +274,28 @@ class Lookup(Strict):
     case_insensitive: bool = True
 
 
+def arrow_type(type_name: str) -> Any:
+    """The Arrow type of a column type of this vocabulary (`decimal(P,S)` included): what the transform
+    casts to and what a filter value must cast to."""
+    import pyarrow as pa
+
+    if m := DECIMAL_TYPE.fullmatch(type_name):
+        return pa.decimal128(int(m.group(1)), int(m.group(2)))
+    return {
+        "string": pa.string(),
+        "json": pa.string(),
+        "integer": pa.int64(),
+        "bigint": pa.int64(),
+        "float": pa.float64(),
+        "boolean": pa.bool_(),
+        "date": pa.date32(),
+        "timestamp": pa.timestamp("us"),
+    }[type_name]
+
+
+DECIMAL_TYPE = re.compile(r"decimal\((\d+),\s*(\d+)\)")
+
+
 class Column(Strict):
     source: str | None = None  # dotted path in the source record; default: the column's own name
     type: str = "string"
@@ -559,13 +581,11 @@ class Entity(Strict):
         import pyarrow as pa
         from pydantic_core import InitErrorDetails, PydanticCustomError
 
-        from etl.transform.cast import arrow_type
-
         problems: list[InitErrorDetails] = []
         for i, f in enumerate(self.filters):
             col = self.columns[f.column]
             target = arrow_type("string" if col.type == "json" else col.type)
-            given = [("value", f.value)] if f.value is not None else []
+            given: list[tuple[Any, Any]] = [("value", f.value)] if f.value is not None else []
             given += [(("values", j), v) for j, v in enumerate(f.values or []) if v is not None]
             for where, value in given:
                 try:

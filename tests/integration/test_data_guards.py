@@ -55,8 +55,8 @@ RECORDS = [
 for _r in RECORDS:
     _r.setdefault("score", "1")  # the filter (score >= 0) keeps every record but 8
 LOADED = {"1", "10", "14", "15"}
-QUARANTINED = {"2": "cast", "3": "cast", "4": "cast", "5": "cast", "6": "cast", "7": "cast", None: "primary_key_not_null",
-               "11": "cursor_future", "12": "cast", "16": "cast", "17": "cast"}
+QUARANTINED = {"2": "cast", "3": "cast", "4": "cast", "5": "cast", "6": "cast", "7": "cast",
+               None: "primary_key_not_null", "11": "cursor_future", "12": "cast", "16": "cast", "17": "cast"}
 PERSONAL = [SECRET_MAIL, SECRET_PHONE, OBJECT_MAIL, "two.secret", "rep.secret", "obj.secret"]
 
 ENTITY = """
@@ -133,7 +133,8 @@ def test_bad_values_are_quarantined_alike_and_nothing_personal_is_readable(peopl
     salt = os.environ["ETL_PII_SALT"].encode()
     assert loaded["1"][2] == hashlib.sha256(salt + SECRET_MAIL.encode()).hexdigest()
 
-    refused = {r[0]: (r[1], r[2]) for r in rows(warehouse, "SELECT primary_key, failed_rule, reason FROM etl_quarantine")}
+    stored = rows(warehouse, "SELECT primary_key, failed_rule, reason FROM etl_quarantine")
+    refused = {r[0]: (r[1], r[2]) for r in stored}
     assert {k: v[0] for k, v in refused.items()} == QUARANTINED
     assert "cursor updated 2999-01-01T00:00:00Z is later than the run's clock" in refused["11"][1]
     assert refused["12"][1].startswith("cast(email): an object")
