@@ -66,9 +66,13 @@ def register(*secrets: str | None) -> None:
 
 def known_secrets() -> tuple[str, ...]:
     """Every literal secret known now, longest first (so a secret containing another goes first)."""
-    env = tuple(sorted((k, v) for k, v in os.environ.items()
-                       if k.startswith("AIRFLOW_CONN_") or SECRET_NAME.search(k) or "://" in v))
-    return _with_registered(_from_env(env), frozenset(_registered))
+    return _with_registered(_from_env(_environ_key()), frozenset(_registered))
+
+
+def _environ_key() -> tuple:
+    """The environment as it is now, cheaply: the raw (bytes) items, whose hashes Python caches."""
+    raw = getattr(os.environ, "_data", None)
+    return tuple(raw.items()) if isinstance(raw, dict) else tuple(os.environ.items())
 
 
 @lru_cache(maxsize=8)
@@ -78,9 +82,13 @@ def _with_registered(from_env: tuple[str, ...], registered: frozenset[str]) -> t
 
 
 @lru_cache(maxsize=8)
-def _from_env(env: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+def _from_env(key: tuple) -> tuple[str, ...]:
     found: set[str] = set()
-    for name, value in env:
+    for raw_name, raw_value in key:
+        name, value = (os.fsdecode(raw_name), os.fsdecode(raw_value)) if isinstance(raw_name, bytes) \
+            else (raw_name, raw_value)
+        if not (name.startswith("AIRFLOW_CONN_") or SECRET_NAME.search(name) or "://" in value):
+            continue
         if name.startswith("AIRFLOW_CONN_"):
             found |= _connection_secrets(value)
         elif "://" in value:

@@ -193,6 +193,9 @@ class Sync(Strict):
         unknown = [f for f in [*self.pii_fields, *self.not_sent] if f not in entity.columns]
         if unknown:
             raise ValueError(f"pii_fields/not_sent: {unknown[0]!r} is not declared under 'columns'")
+        if isinstance(self.target, FileTarget) and self.mode != "upsert":
+            raise ValueError(f"mode: a file target only supports 'upsert' (a file can neither delete what left "
+                             f"the source nor know what exists in the target), not {self.mode!r}")
         if set(self.key) & set(self.not_sent):
             raise ValueError("not_sent: a key column is always sent (it is the external id)")
         return self

@@ -120,9 +120,10 @@ def _engine(url: str) -> Engine:
         Path(sa.engine.make_url(url).database or "").parent.mkdir(parents=True, exist_ok=True)
         limit = os.environ.get("ETL_DUCKDB_MEMORY_LIMIT", DUCKDB_MEMORY_LIMIT)
         config = {"memory_limit": limit} if limit else {}
-        engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args={"config": config})
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args={"config": config},
+                                  hide_parameters=True)  # rows (personal data) never in error texts
     else:
-        engine = sa.create_engine(url, pool_pre_ping=True)
+        engine = sa.create_engine(url, pool_pre_ping=True, hide_parameters=True)
     dialect = dialect_of(url)
     sa.event.listen(engine, "connect", lambda dbapi_conn, _record: _on_connect(dialect, dbapi_conn))
     return engine

@@ -33,7 +33,7 @@ def fail_fast(fn):
         try:
             return fn(*args, **kwargs)
         except _permanent_errors() as exc:
-            from airflow.exceptions import AirflowFailException
+            from airflow.sdk.exceptions import AirflowFailException
 
             from etl.redact import redact
 

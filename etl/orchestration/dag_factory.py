@@ -36,13 +36,13 @@ def _schedule(cfg):
     sched = cfg.system.schedule
     timetable = None
     if sched.cron and any(getattr(e.source, "window", None) for e in cfg.entities.values()):
-        from airflow.timetables.interval import CronDataIntervalTimetable
+        from airflow.sdk import CronDataIntervalTimetable
 
         # a `window: data_interval` source reads each run's [start, end): runs need real intervals
         # (a trigger timetable's interval is empty), which backfills then replay date by date
         timetable = CronDataIntervalTimetable(sched.cron, timezone=sched.timezone)
     elif sched.cron:
-        from airflow.timetables.trigger import CronTriggerTimetable
+        from airflow.sdk import CronTriggerTimetable
 
         timetable = CronTriggerTimetable(sched.cron, timezone=sched.timezone)
     if not sched.on_file:
@@ -209,13 +209,20 @@ def build_sync_dags() -> dict[str, DAG]:
 
     Each folder is built on its own: whatever breaks one (a broken `_system.yml`, or an error nobody
     foresaw) becomes that DAG's failing `config` task, and every other DAG is still built."""
+    from airflow.sdk import get_parsing_context
+
     from etl.config.loader import system_folders
 
     root = mappings_dir()  # the tasks read the same setting when they run
     if not root.is_dir():
         raise FileNotFoundError(f"ETL_MAPPINGS_DIR={root}: no such folder, so there are no systems to sync")
+    folders = system_folders(root)
+    # A task starting parses this file for its own DAG only (Airflow's parsing context): build that one,
+    # not every system's, so a task's start does not grow with the number of systems.
+    wanted = get_parsing_context().dag_id
+    folders = [f for f in folders if f"{f.name}_sync" == wanted] or folders
     dags: dict[str, DAG] = {}
-    for folder in system_folders(root):
+    for folder in folders:
         system = folder.name
         try:
             dag = build_dag(system)

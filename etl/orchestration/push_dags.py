@@ -21,7 +21,7 @@ def _schedule(sync):
     sched = sync.schedule
     timetable = None
     if sched.cron:
-        from airflow.timetables.trigger import CronTriggerTimetable
+        from airflow.sdk import CronTriggerTimetable
 
         timetable = CronTriggerTimetable(sched.cron, timezone=sched.timezone)
     assets = [asset_for(t) for t in sync.reads] if sched.on_assets else []

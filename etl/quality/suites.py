@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import json
 import os
 import pathlib
@@ -93,16 +94,23 @@ def to_gx_suite(suite: dict, position_key: str) -> Any:
 
     GX returns results in no fixed order, the position lets the caller map them back.
     """
-    from great_expectations.core.expectation_suite import ExpectationSuite
-    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+    import great_expectations as gx
 
-    configurations = []
+    expectations = []
     for position, expectation in enumerate(suite["expectations"]):
         meta = {**expectation.get("meta", {}), position_key: position}
-        configurations.append(
-            ExpectationConfiguration(type=expectation["type"], kwargs=expectation["kwargs"], meta=meta)
-        )
-    return ExpectationSuite(name=suite["name"], expectations=configurations)
+        expectations.append(_expectation_classes()[expectation["type"]](**expectation["kwargs"], meta=meta))
+    return gx.ExpectationSuite(name=suite["name"], expectations=expectations)
+
+
+@functools.cache
+def _expectation_classes() -> dict[str, Any]:
+    """GX's public expectation classes (`gx.expectations.Expect...`) by the type name suites use."""
+    import great_expectations as gx
+
+    found = (getattr(gx.expectations, name) for name in dir(gx.expectations) if name.startswith("Expect"))
+    return {cls.expectation_type: cls for cls in found
+            if isinstance(cls, type) and issubclass(cls, gx.expectations.Expectation)}
 
 
 def _columns(kwargs: dict) -> list[str]:
@@ -133,19 +141,18 @@ def _check_expectation(index: int, exp: Any, source: str) -> dict:
 
 
 def _build_with_gx(where: str, exp_type: str, kwargs: dict) -> None:
-    """Let GX build the expectation: its own registry and pydantic models are the schema."""
-    import great_expectations.exceptions as gx_exceptions
-    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
-    from great_expectations.expectations.registry import list_registered_expectation_implementations
-
-    try:
-        ExpectationConfiguration(type=exp_type, kwargs=kwargs).to_domain_obj()
-    except gx_exceptions.ExpectationNotFoundError:
-        close = difflib.get_close_matches(exp_type, list_registered_expectation_implementations(), n=1)
+    """Let GX build the expectation: its public classes and their pydantic models are the schema."""
+    classes = _expectation_classes()
+    if exp_type not in classes:
+        close = difflib.get_close_matches(exp_type, list(classes), n=1)
         hint = f"; did you mean {close[0]}?" if close else ""
-        raise SuiteError(f"{where}: unknown expectation type{hint}") from None
+        raise SuiteError(f"{where}: unknown expectation type{hint}")
+    try:
+        classes[exp_type](**kwargs)
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise SuiteError(f"{where}: {_describe_kwarg_errors(exc)}") from None
+    except TypeError as exc:  # e.g. a kwarg GX's constructor takes by name only (meta, notes)
+        raise SuiteError(f"{where}: {exc}") from None
 
 
 def _describe_kwarg_errors(exc: ValueError) -> str:

@@ -75,14 +75,8 @@ class _PreparedSuite:
     columns: list[str] | None  # columns GX needs to see; None means all
 
 
-@dataclass(frozen=True)
-class _GxRuntime:
-    batch_definition: Any
-    validator_class: Any
-
-
 _lock = threading.Lock()  # one batch at a time: GX keeps the batch under one fixed id
-_runtime: _GxRuntime | None = None
+_batch_definition: Any = None
 _prepared_suites: dict[str, _PreparedSuite] = {}
 
 
@@ -122,28 +116,24 @@ def validate_batch(table: pa.Table, suite: dict, key_columns: list[str],
     return BatchValidation(valid, quarantined, table_failures, time.perf_counter() - started)
 
 
-def _gx_runtime() -> _GxRuntime:
-    """The process-wide GX objects, made on first use (importing GX takes seconds)."""
-    global _runtime
+def _gx_batch_definition() -> Any:
+    """The process-wide GX objects, made on first use (importing GX takes seconds): an ephemeral
+    context, a pandas data source, a dataframe asset and its whole-dataframe batch definition.
+    Only GX's public API is used (`get_context`, `data_sources`, `BatchDefinition.get_batch`,
+    `Batch.validate`), so a minor GX release cannot silently change what runs."""
+    global _batch_definition
     with _lock:
-        if _runtime is None:
+        if _batch_definition is None:
             import great_expectations as gx
-            from great_expectations.data_context.types.base import ProgressBarsConfig
-            from great_expectations.execution_engine import pandas_execution_engine
 
-            # The validator ValidationDefinition.run uses, minus its result store (which would
-            # keep every batch's results in memory for the life of the process).
-            from great_expectations.validator.v1_validator import Validator
-
-            # GX fingerprints (hashes) every DataFrame under 1 GB only to put the hash in the
-            # result metadata: 40-80 ms per 100k rows that buy nothing here.
-            if hasattr(pandas_execution_engine, "HASH_THRESHOLD"):
-                pandas_execution_engine.HASH_THRESHOLD = 0
             context = gx.get_context(mode="ephemeral")
-            context.variables.progress_bars = ProgressBarsConfig(globally=False)
+            # no tqdm bars in task logs: the validator reads this public context variable as a mapping
+            # (its declared type, ProgressBarsConfig, lives in a module GX does not make public)
+            context.variables.progress_bars = {"globally": False,  # type: ignore[assignment]
+                                               "metric_calculations": False}
             asset = context.data_sources.add_pandas("etl_quality").add_dataframe_asset("batch")
-            _runtime = _GxRuntime(asset.add_batch_definition_whole_dataframe("whole batch"), Validator)
-        return _runtime
+            _batch_definition = asset.add_batch_definition_whole_dataframe("whole batch")
+        return _batch_definition
 
 
 def _prepare(suite: dict) -> _PreparedSuite:
@@ -155,7 +145,7 @@ def _prepare(suite: dict) -> _PreparedSuite:
         expectations = checked["expectations"]
         needed = [referenced_columns(e) for e in expectations]
         columns = None if any(c is None for c in needed) else [c for cols in needed for c in cols or []]
-        _gx_runtime()  # the suite is built in GX's world; make sure it is set up
+        _gx_batch_definition()  # the suite is built in GX's world; make sure it is set up
         prepared = _PreparedSuite(
             gx_suite=to_gx_suite(checked, _POSITION_KEY),
             expectations=expectations,
@@ -177,14 +167,12 @@ def _to_pandas(table: pa.Table, columns: list[str] | None) -> pd.DataFrame:
 
 
 def _run_gx(frame: pd.DataFrame, gx_suite: Any) -> list[Any]:
-    runtime = _gx_runtime()
+    """`Batch.validate` keeps no result store (ValidationDefinition.run would keep every batch's
+    results in memory for the life of the process)."""
+    batch_definition = _gx_batch_definition()
     with _lock:
-        validator = runtime.validator_class(
-            batch_definition=runtime.batch_definition,
-            batch_parameters={"dataframe": frame},
-            result_format=_RESULT_FORMAT,
-        )
-        return list(validator.validate_expectation_suite(gx_suite).results)
+        batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
+        return list(batch.validate(gx_suite, result_format=_RESULT_FORMAT).results)
 
 
 def _position(result: Any) -> int:

@@ -44,7 +44,8 @@ class SqlSourceError(ValueError):
 def iter_batches(src: SqlSource, conn_info: ConnectionInfo, watermark: str | None, stats: ExtractStats,
                  ctx=None) -> Iterator[pa.Table]:
     """Raw text batches of the table or query; sets stats.records, .pages, .max_cursor (new watermark)."""
-    engine = sa.create_engine(with_driver(conn_info.sqlalchemy_url()), poolclass=sa.pool.NullPool)
+    engine = sa.create_engine(with_driver(conn_info.sqlalchemy_url()), poolclass=sa.pool.NullPool,
+                              hide_parameters=True)  # rows (personal data) never in error texts
     try:
         statement, params = build_query(src, engine.dialect, watermark, ctx)
         cursor = src.incremental.cursor_field if src.incremental else None

@@ -31,7 +31,7 @@ class SqlTableTarget:
     def __init__(self, cfg: SqlTarget) -> None:
         self.cfg = cfg
         url = with_driver(get_connection(cfg.connection).sqlalchemy_url())
-        self.engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        self.engine = sa.create_engine(url, poolclass=sa.pool.NullPool, hide_parameters=True)
         self.sqlite = self.engine.dialect.name == "sqlite"
         self.requests = 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from pathlib import Path
 
 import pyarrow as pa
 import requests
@@ -62,3 +63,24 @@ def target_records(srv, collection: str, auth=None) -> dict[str, dict]:
 
 def writes(srv) -> int:
     return srv.admin("/_admin/writes")["write_requests"]
+
+
+def readme_example(tmp_path) -> Path:
+    """The README's "Adding one (YAML only)" file, written where it says, beside a copy of the shipped
+    `hr/outbound/_defaults.yml`; returns the mappings root to load it from."""
+    import re
+    import shutil
+
+    from tests.conftest import ROOT
+
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("### Adding one (YAML only)"):]
+    name = re.search(r"`mappings/(\w+)/outbound/(\w+)\.yml`", section)
+    assert name, "the README names the file it adds"
+    body = re.search(r"```yaml\n(.*?)```", section, re.S)
+    assert body, "the README shows the file"
+    folder = tmp_path / "mappings" / name.group(1) / "outbound"
+    folder.mkdir(parents=True)
+    shutil.copy(ROOT / "mappings" / name.group(1) / "outbound" / "_defaults.yml", folder)
+    (folder / f"{name.group(2)}.yml").write_text(body.group(1))
+    return tmp_path / "mappings"

@@ -234,3 +234,17 @@ def test_a_change_made_in_the_crm_goes_out_as_exactly_those_updates(world):
     again = push_all(url, "c2")
     assert world["oa"].writes() == idle["oa"] and world["hr"].writes() == idle["hr"]
     assert all(c["requests"] == 0 for c in again.values()) and snapshot(world) == now
+
+
+def test_the_readme_example_runs_as_written_against_the_demo_hr_system(world, tmp_path):
+    from tests.helpers.push import readme_example
+
+    url = world["url"]
+    (sync,) = load_syncs(readme_example(tmp_path)).values()
+    result = push(sync, "readme-1", url)
+    members = world["hr"].records("marketing_list_members")
+    audience = {i for (i,) in rows(url, "SELECT id FROM stg_crm__contacts WHERE lead_source = 'trade_show'")}
+    assert result.status == "success" and members and result.counts["rejected"] == 0
+    assert set(members) == audience and {r["list"] for r in members.values()} == {"trade-show"}
+    before = world["hr"].writes()
+    assert push(sync, "readme-2", url).requests == 0 and world["hr"].writes() == before

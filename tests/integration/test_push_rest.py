@@ -227,3 +227,21 @@ def test_sigkill_mid_push_then_rerun_loses_nothing_and_duplicates_nothing(tmp_du
     assert {r["last_name"] for r in held.values()} == {f"L{i}" for i in range(300)}
     assert resent == 300 - committed == result.counts["created"] + result.counts["updated"]
     assert rows(url, "SELECT status FROM etl_push_runs WHERE run_id = 'killed'") == [("failed",)]
+
+
+def test_a_reject_share_above_the_yaml_threshold_fails_the_run_after_keeping_what_was_accepted(oa, tmp_duckdb_url):
+    url = tmp_duckdb_url
+    people = [{"id": str(i), "last_name": "X" * 90 if i % 5 == 0 else f"L{i}"} for i in range(25)]  # 5 refused
+    put_table(url, "people", people)
+    sync = sync_of(source={"table": "people"}, key=["contact_no"],
+                   target={"kind": "rest", "connection": "test_oa", "path": "/api/v1/marketing_list_members/{key}",
+                           "batch_path": "/api/v1/marketing_list_members/batch"},
+                   columns={"contact_no": {"source": "id"}, "last_name": {}, "list": {"default": "l"}},
+                   quality={"max_reject_share": 0.1})
+    with pytest.raises(PushError, match=r"5 of 25 selected records \(20%\) are rejected, above max_reject_share 10%"):
+        push(sync, "s1", url)
+    assert len(target_records(oa, "marketing_list_members")) == 20
+    assert audit(url, "s1")["status"] == "failed" and audit(url, "s1")["rejected"] == 5
+    assert rows(url, "SELECT count(*) FROM etl_push_state WHERE hash IS NOT NULL") == [(20,)]
+    loose = sync.model_copy(update={"quality": sync.quality.model_copy(update={"max_reject_share": 0.25})})
+    assert push(loose, "s2", url).status == "success"  # the same rejects under a looser threshold

@@ -140,3 +140,55 @@ def test_key_accounts_reach_hr_with_the_owner_mapped_through_the_person_crosswal
         "account_manager_id"] == 301
     # account 3, and account 5 again (resend_rejected: always: HR may hire the manager meanwhile)
     assert hr.admin("/_admin/writes")["write_requests"] - writes_before == 2
+
+
+def _read_drop(path) -> list[list]:
+    if path.suffix == ".csv":
+        import csv
+
+        with path.open(newline="", encoding="utf-8") as fh:
+            return list(csv.reader(fh))
+    from openpyxl import load_workbook
+
+    return [[str(v) for v in row] for row in load_workbook(path).active.iter_rows(values_only=True)]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_a_file_target_drops_one_complete_file_per_run_and_none_when_idle(tmp_path, tmp_duckdb_url, fmt):
+    from tests.helpers.push import sync_of
+
+    url, folder = tmp_duckdb_url, tmp_path / "import"
+    put_table(url, "people", [{"id": str(i), "last_name": f"L{i}"} for i in range(3)])
+    sync = sync_of(source={"table": "people"}, key=["contact_no"], columns={"contact_no": {"source": "id"},
+                   "last_name": {}}, target={"kind": "file", "folder": str(folder), "format": fmt})
+    assert push(sync, "f1", url).counts["created"] == 3
+    assert [p.name for p in folder.iterdir()] == [f"test_sync_f1.{fmt}"]  # no temporary file left behind
+    assert _read_drop(folder / f"test_sync_f1.{fmt}") == [
+        ["external_id", "contact_no", "last_name"], ["0", "0", "L0"], ["1", "1", "L1"], ["2", "2", "L2"]]
+    idle = push(sync, "f2", url)
+    assert idle.requests == 0 and idle.counts["unchanged"] == 3 and len(list(folder.iterdir())) == 1
+    execute(url, "UPDATE people SET last_name = 'New' WHERE id = '1'")
+    assert push(sync, "f3", url).counts["updated"] == 1
+    assert _read_drop(folder / f"test_sync_f3.{fmt}") == [["external_id", "contact_no", "last_name"], ["1", "1", "New"]]
+
+
+def test_mode_update_changes_what_the_target_holds_and_never_creates(tmp_duckdb_url):
+    from tests.helpers.push import oa_server, sync_of
+
+    url = tmp_duckdb_url
+    columns = {"contact_no": {"source": "id"}, "last_name": {}, "list": {"default": "l"}}
+    target = {"kind": "rest", "connection": "test_oa", "path": "/api/v1/marketing_list_members/{key}"}
+    put_table(url, "people", [{"id": str(i), "last_name": f"L{i}"} for i in range(3)])
+    with oa_server() as srv:
+        push(sync_of(sync="seed", source={"table": "people"}, key=["contact_no"], columns=columns, target=target),
+             "u0", url)
+        put_table(url, "people", [{"id": str(i), "last_name": f"N{i}"} for i in range(5)])
+        update = sync_of(sync="names", mode="update", source={"table": "people"}, key=["contact_no"],
+                         columns=columns, target=target, quality={"max_reject_share": 0.5})
+        result = push(update, "u1", url)
+        held = target_records(srv, "marketing_list_members")
+    assert {k: r["last_name"] for k, r in held.items()} == {"0": "N0", "1": "N1", "2": "N2"}
+    assert (result.counts["updated"], result.counts["created"], result.counts["rejected"]) == (3, 0, 2)
+    assert dict(rows(url, "SELECT key, reason FROM etl_push_rejects WHERE run_id = 'u1'")) == {
+        "3": "412: not in the target (mode update never creates)",
+        "4": "412: not in the target (mode update never creates)"}

@@ -97,3 +97,75 @@ def test_the_product_package_holds_no_demo_data():
     assert not (PACKAGE / "demo").exists()
     data = [p for p in PACKAGE.rglob("*") if p.suffix in {".json", ".csv", ".xlsx", ".db", ".sqlite"}]
     assert data == []
+
+
+def _state_writers() -> set[str]:
+    """Functions of etl/state.py that take a warehouse connection: the ones that read or write state."""
+    tree = ast.parse((PACKAGE / "state.py").read_text(encoding="utf-8"))
+    return {f.name for f in tree.body if isinstance(f, ast.FunctionDef)
+            and any(a.arg == "conn" or "Connection" in ast.unparse(a.annotation or ast.Constant(""))
+                    for a in f.args.args)}
+
+
+def _names_used_from(path: Path, module: str, alias: str) -> set[str]:
+    """Names `path` takes from `module`: `from module import x` and `alias.x`."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    used = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == module:
+            used.update(a.name for a in node.names)
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == alias:
+            used.add(node.attr)
+    return used
+
+
+@pytest.mark.parametrize("layer", ["sources", "transform"])
+def test_sources_and_transform_use_the_state_codec_never_its_storage(layer):
+    writers = _state_writers()
+    assert {"ensure_state_tables"} <= writers  # the check sees the storage functions
+    for path in sorted((PACKAGE / layer).rglob("*.py")):
+        bad = _names_used_from(path, "etl.state", "state") & writers
+        assert not bad, f"{path.relative_to(ROOT)} uses {sorted(bad)}: state is stored by the load, in its transaction"
+
+
+@pytest.mark.parametrize("layer", ["sources", "transform"])
+def test_sources_and_transform_never_open_the_warehouse(layer):
+    """No warehouse URL, no warehouse module; the only DuckDB they open is an in-memory one (conversions'
+    as-of join), and a SQL source opens the connection its mapping names, never ETL_WAREHOUSE_URL."""
+    for path in sorted((PACKAGE / layer).rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        assert "ETL_WAREHOUSE_URL" not in text and "warehouse_url" not in text, path
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Call) and ast.unparse(node.func) == "duckdb.connect":
+                assert not node.args and not node.keywords, f"{path}:{node.lineno}: a DuckDB file opened"
+
+
+def test_every_third_party_import_of_etl_is_a_declared_dependency():
+    """pyproject.toml lists what etl/ imports (numpy and urllib3 were once only there by accident)."""
+    import re
+    import sys
+    import tomllib
+    from importlib.metadata import packages_distributions
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    specs = project["dependencies"] + [d for extra in project["optional-dependencies"].values() for d in extra]
+    declared = {re.split(r"[<>=!~\[; ]", d, maxsplit=1)[0].lower().replace("_", "-") for d in specs}
+    dists = packages_distributions()
+    missing = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                tops = [a.name.split(".")[0] for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                tops = [node.module.split(".")[0]]
+            else:
+                continue
+            for top in tops:
+                if top in sys.stdlib_module_names or top in ("etl", "__future__"):
+                    continue
+                provided = {d.lower().replace("_", "-") for d in dists.get(top, [])}
+                if top == "airflow" and "apache-airflow" in declared:
+                    continue  # the meta package: airflow's modules come from its core, sdk and providers
+                if not provided & declared:
+                    missing.setdefault(top, str(path.relative_to(ROOT)))
+    assert missing == {}, f"imported by etl/ but not declared in pyproject.toml: {missing}"

@@ -107,3 +107,12 @@ def test_an_unforeseen_error_in_one_system_leaves_the_others(mappings_copy):
     dags = build_sync_dags()
     assert {"crm_sync", "erp_sync", "oa_sync"} <= set(dags)
     assert [t.task_id for t in dags["hr_sync"].tasks] == ["config"]
+
+
+def test_a_starting_task_builds_only_its_own_dag(monkeypatch):
+    from etl.orchestration.dag_factory import build_sync_dags
+
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "hr_sync")  # what Airflow's task runner sets
+    assert list(build_sync_dags()) == ["hr_sync"]
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "warehouse_models")  # not a sync: build them all
+    assert {"crm_sync", "erp_sync", "hr_sync", "oa_sync"} <= set(build_sync_dags())

@@ -274,7 +274,7 @@ def test_oa_sync_runs_on_cron_or_on_a_landed_file():
 
     dag = build_dag("oa")
     assert isinstance(dag.timetable, AssetOrTimeSchedule)
-    assert dag.timetable.timetable._expression == "0 6 * * *"
+    assert dag.timetable.timetable.expression == "0 6 * * *"
     (asset,) = dag.timetable.asset_condition.objects
     (watcher,) = asset.watchers
     assert isinstance(watcher.trigger, LandingFileTrigger)

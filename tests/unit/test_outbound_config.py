@@ -6,6 +6,7 @@ import pytest
 
 from etl.config.loader import MappingError
 from etl.config.outbound import load_sync, load_syncs
+from tests.conftest import ROOT
 
 DEFAULTS = """\
 target:
@@ -91,3 +92,26 @@ def test_every_broken_file_is_reported_at_once(tmp_path):
     with pytest.raises(MappingError) as err:
         load_syncs(tmp_path)
     assert "a.yml" in str(err.value) and "b.yml" in str(err.value)
+
+
+def test_the_readme_example_loads_as_its_dag_and_its_error_example_is_the_real_message(tmp_path):
+    from tests.helpers.push import readme_example
+
+    root = readme_example(tmp_path)
+    (sync,) = load_syncs(root).values()
+    assert (sync.dag_id, sync.system, sync.target.connection) == ("push_trade_show_list", "hr", "hr_api")
+    assert sync.payload_columns == ["list", "contact_no", "first_name", "last_name"]
+    path = root / "hr" / "outbound" / "trade_show_list.yml"
+    path.write_text(path.read_text().replace("mode: upsert", "mode: merge"))
+    with pytest.raises(MappingError) as err:
+        load_syncs(root)
+    readme = (ROOT / "README.md").read_text().replace("\n", " ")
+    quoted = "trade_show_list.yml:4: mode: Input should be 'upsert', 'update' or 'mirror'"
+    assert quoted in str(err.value) and quoted in readme
+
+
+@pytest.mark.parametrize("mode", ["mirror", "update"])
+def test_a_file_target_is_upsert_only(tmp_path, mode):
+    text = f"source: {{table: t}}\nkey: [id]\nmode: {mode}\ntarget: {{kind: file, folder: out}}\ncolumns:\n  id: {{}}\n"
+    with pytest.raises(MappingError, match=rf"sync\.yml:1: .*a file target only supports 'upsert'.*not '{mode}'"):
+        load_sync(_write(tmp_path, text, defaults=None))

@@ -22,9 +22,11 @@ def dags():
 
 
 def _fires(timetable, after: dt.datetime) -> dt.datetime:
+    from airflow.serialization.encoders import coerce_to_core_timetable
     from airflow.timetables.base import TimeRestriction
 
-    info = timetable.next_dagrun_info(last_automated_data_interval=None,
+    # DAGs declare Task SDK timetables; the scheduler computes runs with their core twins
+    info = coerce_to_core_timetable(timetable).next_dagrun_info(last_automated_data_interval=None,
                                       restriction=TimeRestriction(earliest=after, latest=None, catchup=True))
     return info.run_after
 

@@ -260,11 +260,11 @@ def test_an_invalid_suite_dict_is_refused_not_silently_shortened():
 
 def test_gx_context_is_created_once_per_process(contacts_suite):
     validate_batch(contacts(), contacts_suite, key_columns=["id"])
-    first = validate._runtime
+    first = validate._batch_definition
     validate_batch(contacts((1, "a@b.co", 1.0, "lead")), contacts_suite, key_columns=["id"])
 
     assert first is not None
-    assert validate._runtime is first
+    assert validate._batch_definition is first
 
 
 # Suite files ------------------------------------------------------------------------------------
@@ -371,3 +371,18 @@ def test_missing_suite_file(tmp_path):
 
 def _rule(exp_type: str, **kwargs) -> dict:
     return {"type": exp_type, "kwargs": kwargs}
+
+
+@pytest.mark.parametrize("module", ["etl/quality/validate.py", "etl/quality/suites.py"])
+def test_gx_is_called_through_its_public_api_only(module):
+    """A minor GX release may move anything not marked public; the product must not depend on it."""
+    import ast
+
+    from tests.conftest import ROOT
+
+    tree = ast.parse((ROOT / module).read_text(encoding="utf-8"))
+    gx_imports = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
+                  and n.module.startswith("great_expectations")}
+    gx_imports |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+                   if a.name.startswith("great_expectations")}
+    assert gx_imports == {"great_expectations"}  # gx.get_context, gx.ExpectationSuite, gx.expectations.*
