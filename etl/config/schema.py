@@ -579,9 +579,8 @@ class Entity(Strict):
         `ge yesterday`): refused here, at `filters.<i>.value`, not at run time as a bare ArrowInvalid.
         The check is the cast the filter itself does (etl.transform.filters)."""
         import pyarrow as pa
-        from pydantic_core import InitErrorDetails, PydanticCustomError
 
-        problems: list[InitErrorDetails] = []
+        problems: list[Any] = []  # pydantic's InitErrorDetails
         for i, f in enumerate(self.filters):
             col = self.columns[f.column]
             target = arrow_type("string" if col.type == "json" else col.type)
@@ -592,11 +591,10 @@ class Entity(Strict):
                     pa.scalar(value).cast(target)
                 except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, ValueError):
                     loc = ("filters", i, *((where,) if isinstance(where, str) else where))
-                    problems.append(InitErrorDetails(
-                        type=PydanticCustomError("value_error", "{value} cannot be compared with column {column} "
-                                                 "(type {type}); write a value of that type",
-                                                 {"value": repr(value), "type": col.type, "column": repr(f.column)}),
-                        loc=loc, input=value))
+                    why = (f"{value!r} cannot be compared with column {f.column!r} (type {col.type}); "
+                           "write a value of that type")
+                    problems.append({"type": "value_error", "loc": loc, "input": value,
+                                     "ctx": {"error": ValueError(why)}})
         return problems
 
     def _add_conversion_outputs(self) -> None:
