@@ -49,6 +49,7 @@ bench: install
 	bash scripts/postgres_up.sh
 	$(PY) -m bench.run
 	$(PY) -m bench.push
+	$(PY) -m bench.airflow_runs
 
 ## The Airflow UI (api-server, then scheduler, dag-processor, triggerer) on http://localhost:8080; Ctrl-C stops it.
 ui: install

@@ -47,11 +47,28 @@ def lines(report: dict) -> list[tuple[bool, str]]:
                 out.append((False, f"N={r['n']:>9,}  {name}: not measured"))
                 continue
             out.append((ok(value, bound), f"N={r['n']:>9,}  {name}: {_fmt(value)} vs {_fmt(bound)}"))
+    out += airflow_lines(report.get("airflow", {}))
     if len(results) > 1:
         small, large = results[0], results[-1]
         value, bound = large["product_peak_rss_mb"], MEMORY_GROWTH * small["product_peak_rss_mb"]
         out.append((value <= bound, f"memory flat: peak RSS at N={large['n']:,} within {MEMORY_GROWTH}x of "
                                     f"N={small['n']:,}: {_fmt(value)} vs {_fmt(bound)} MB"))
+    return out
+
+
+# (key, bound in seconds): wall times as a user sees them, targets for an idle machine (bench/airflow_runs.py)
+AIRFLOW_TARGETS = [("dag_noop_s", 20.0, "dag_floor_s"), ("demo_s", 90.0, "demo_floor_s")]
+
+
+def airflow_lines(figures: dict) -> list[tuple[bool, str]]:
+    out: list[tuple[bool, str]] = []
+    load = figures.get("load_average_before_after")
+    for key, bound, floor in AIRFLOW_TARGETS:
+        if key not in figures:
+            out.append((False, f"{key} <= {bound:.0f} s: not measured"))
+            continue
+        note = f" (floor {figures[floor]:.1f} s; load average {load})" if floor in figures else ""
+        out.append((figures[key] <= bound, f"{key} <= {bound:.0f} s: {figures[key]:.1f} s{note}"))
     return out
 
 

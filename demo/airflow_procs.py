@@ -1,4 +1,4 @@
-"""Airflow's server processes for `make ui` and `make demo`, started in order and stopped in seconds.
+"""Airflow's server processes for `make ui`, started in order and stopped in seconds.
 
 - Every command is the virtualenv's own `airflow` (and the venv's bin/ leads PATH), so nothing needs
   to be activated.
@@ -17,7 +17,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import requests
@@ -73,20 +72,6 @@ def stop(procs: list[subprocess.Popen], grace_s: float = STOP_GRACE_S) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-
-
-@contextlib.contextmanager
-def api_server(env: dict[str, str], logs: Path, port: int | None = None) -> Iterator[tuple[int, dict[str, str]]]:
-    """A running api-server; yields its port and the env that points tasks at its execution API."""
-    port = port or free_port()
-    env = {**env, "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/"}
-    log = logs / "api-server.log"
-    proc = start(["api-server", "--port", str(port)], env, log)
-    try:
-        wait_healthy(port, proc, log)
-        yield port, env
-    finally:
-        stop([proc])
 
 
 def migrate(env: dict[str, str]) -> None:

@@ -1,18 +1,20 @@
 """`make demo`: start the demo source systems, run every `<system>_sync` DAG through Airflow into the
-default warehouse, stop what it started, and print what landed.
+default warehouse, then `warehouse_models` and every push DAG, stop what it started, and print what landed.
 
-Airflow runs each DAG with `airflow dags test` (a real DAG run, no scheduler needed). Running the demo
-again finds the same demo data and loads nothing new: that is the incremental sync at work.
+Airflow runs each DAG in this process with `dag.test()` (real DAG runs and task instances in Airflow's
+database, no scheduler or executor needed), and every task's log is written where the UI reads it
+(`demo/dag_runs.py`), so `make ui` shows the demo's runs with their logs. Airflow's console output goes
+to `var/demo/<dag_id>.log`. Running the demo again finds the same demo data and loads nothing new: that
+is the incremental sync at work.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -21,35 +23,10 @@ from demo import sources
 from demo.push_demo import run_pushes
 from etl.config.loader import PROJECT_ROOT, load_all
 from etl.load.warehouse import engine_for, warehouse_url
+from etl.runfiles import data_dir
 
 SUMMARY_COLS = ("pipeline", "entity", "status", "extracted", "filtered", "quarantined", "inserted",
                 "updated", "unchanged", "watermark_to")
-
-
-def _airflow(*args: str, log: Path | None = None, env: dict[str, str] | None = None) -> int:
-    from demo.airflow_procs import AIRFLOW, airflow_env
-
-    cmd, env = [AIRFLOW, *args], env or airflow_env()
-    if log is None:
-        return subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-                              env=env).returncode
-    with log.open("w") as out:
-        return subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=env).returncode
-
-
-@contextlib.contextmanager
-def task_runner(workdir: Path) -> Iterator[tuple[list[str], dict[str, str] | None]]:
-    """How `dags test` runs the tasks. By default through Airflow's executor with an api-server up, so
-    every task writes its log where the UI reads it (`make ui` then shows the demo's runs with their
-    logs); DEMO_TASK_LOGS=0 runs them in-process instead (faster; the task logs only reach the
-    per-DAG log files in var/demo)."""
-    if os.environ.get("DEMO_TASK_LOGS", "1") == "0":
-        yield [], None
-        return
-    from demo.airflow_procs import airflow_env, api_server
-
-    with api_server(airflow_env(), workdir / "airflow") as (_, env):
-        yield ["--use-executor"], env
 
 
 @contextlib.contextmanager
@@ -104,34 +81,34 @@ def airflow_environment() -> None:
 def main(argv: list[str] | None = None) -> int:
     parse_args(argv)
     airflow_environment()
-    workdir = PROJECT_ROOT / "var" / "demo"
+    workdir = data_dir() / "demo"  # ETL_DATA_DIR, default var/
     workdir.mkdir(parents=True, exist_ok=True)
     systems = [s for s in load_all() if s in sources.AVAILABLE]
     url = warehouse_url()
-    print(f"warehouse: {url}\nAirflow home: {os.environ.get('AIRFLOW_HOME')}")
-    _airflow("db", "migrate")  # the venv's own airflow: nothing needs to be activated
+    print(f"warehouse: {url}\nAirflow home: {os.environ.get('AIRFLOW_HOME')}", flush=True)
+    from demo.dag_runs import DagRunner
     from etl.load.audit import now_utc
 
+    runner = DagRunner(workdir / "airflow.log")  # migrates Airflow's database, parses the DAG folder once
     started, failed = now_utc(), []
-    with demo_sources(systems, workdir), task_runner(workdir) as (flags, env):
+    with demo_sources(systems, workdir):
+
+        def run_dag(dag_id: str) -> bool:
+            t0, log = time.monotonic(), workdir / f"{dag_id}.log"
+            state = runner.run(dag_id, log)
+            print(f"{dag_id}: {'ok' if state == 'success' else f'FAILED ({state}, log {log})'} "
+                  f"in {time.monotonic() - t0:.1f}s", flush=True)
+            return state == "success"
+
         for system in systems:
-            t0 = time.monotonic()
-            log = workdir / f"{system}_sync.log"
-            code = _airflow("dags", "test", f"{system}_sync", *flags, log=log, env=env)
-            state = "ok" if code == 0 else f"FAILED (exit {code}, log {log})"
-            print(f"{system}_sync: {state} in {time.monotonic() - t0:.1f}s")
-            if code:
+            if not run_dag(f"{system}_sync"):
                 failed.append(system)
         rows = summary(url, started)
         print()
         print_table(rows)
-        models_ok = run_models(url, workdir, flags, env)
-        # the outbound syncs, while the demo targets still run (demo/push_demo.py); tasks run as above
-
-        def airflow(*args: str, log: Path | None = None) -> int:
-            return _airflow(*args, *flags, log=log, env=env)
-
-        pushes_ok = models_ok and run_pushes(url, workdir, started, airflow, _print_rows)
+        models_ok = run_models(url, run_dag)
+        # the outbound syncs, while the demo targets still run (demo/push_demo.py)
+        pushes_ok = models_ok and run_pushes(url, started, run_dag, _print_rows)
     bad = [r for r in rows if r[2] != "success"]
     return 1 if failed or bad or not rows or not models_ok or not pushes_ok else 0
 
@@ -144,13 +121,10 @@ def _print_rows(header: list[str], rows: list[tuple]) -> None:
         print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
 
 
-def run_models(url: str, workdir: Path, flags: list[str] | None = None, env: dict[str, str] | None = None) -> bool:
+def run_models(url: str, run_dag: Callable[[str], bool]) -> bool:
     """The warehouse_models DAG (crosswalks, core, marts) after the syncs; then what the marts hold."""
-    t0, log = time.monotonic(), workdir / "warehouse_models.log"
-    code = _airflow("dags", "test", "warehouse_models", *(flags or []), log=log, env=env)
-    print(f"\nwarehouse_models: {'ok' if code == 0 else f'FAILED (exit {code}, log {log})'} "
-          f"in {time.monotonic() - t0:.1f}s")
-    if code:
+    print()
+    if not run_dag("warehouse_models"):
         return False
     from etl.models.build import discover
 
@@ -169,5 +143,15 @@ def run_models(url: str, workdir: Path, flags: list[str] | None = None, env: dic
     return True
 
 
+def _quiet_exit(code: int) -> None:
+    """DuckDB's bindings print "nanobind: leaked ..." at interpreter exit when tasks ran in this process:
+    noise after the demo's last line, not an error. Exit with stderr closed."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    _quiet_exit(main(sys.argv[1:]))

@@ -88,13 +88,14 @@ def main(argv: list[str] | None = None) -> int:
     from demo import airflow_procs as af
     from demo import sources
     from demo.run_demo import airflow_environment, demo_sources
-    from etl.config.loader import PROJECT_ROOT, load_all
+    from etl.config.loader import load_all
+    from etl.runfiles import data_dir
 
     airflow_environment()
     env = af.airflow_env(UI_SETTINGS)
     logs = Path(env["AIRFLOW_HOME"]) / "logs" / "ui"
     af.migrate(env)
-    workdir = PROJECT_ROOT / "var" / "demo"
+    workdir = data_dir() / "demo"  # ETL_DATA_DIR, default var/
     workdir.mkdir(parents=True, exist_ok=True)
     systems = [] if args.no_sources else [s for s in load_all(strict=False) if s in sources.AVAILABLE]
     with demo_sources(systems, workdir):

@@ -24,6 +24,7 @@ A warehouse written before the layers had its tables in `main` / `public`: `prep
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
@@ -82,13 +83,15 @@ def expose(conn, table: str, replace: bool = True) -> None:
     conn.execute(sa.text(f"{create} main.{_quote(table)} AS SELECT * FROM {qualified(table)}"))
 
 
-def prepare(conn) -> None:
+def prepare(conn, mapping_targets: Callable[[], set[str]] = set) -> None:
     """Once per process and warehouse: PostgreSQL's database search path, and tables left in the
-    default schema by an older version moved to their layer."""
+    default schema by an older version moved to their layer. `mapping_targets` names the tables the
+    mappings load (asked only when PostgreSQL's `public` holds a table of no known prefix: `public` may
+    hold tables that are not the product's, which stay; a DuckDB warehouse file is all the product's)."""
     dialect = conn.dialect.name  # the schemas themselves: made by every new connection (connection_setup)
     if dialect == "postgresql":
         _database_search_path(conn)
-    _move_legacy_tables(conn, dialect)
+    _move_legacy_tables(conn, dialect, mapping_targets)
 
 
 def _database_search_path(conn) -> None:
@@ -111,16 +114,21 @@ def _database_search_path(conn) -> None:
                     database, type(exc.orig).__name__, wanted)
 
 
-def _move_legacy_tables(conn, dialect: str) -> None:
+def _move_legacy_tables(conn, dialect: str, mapping_targets: Callable[[], set[str]]) -> None:
     import sqlalchemy as sa
 
     default = DEFAULT_SCHEMA[dialect]
     found = conn.execute(sa.text(
         "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = :s "
         "AND table_catalog = current_database()"), {"s": default}).all()
+    targets: set[str] | None = None
     for name, kind in found:
-        if not name.startswith(tuple(PREFIXES)) or name.startswith("_"):
+        if name.startswith("_"):
             continue
+        if dialect == "postgresql" and not name.startswith(tuple(PREFIXES)):
+            targets = mapping_targets() if targets is None else targets
+            if name not in targets:
+                continue
         if kind == "VIEW" and dialect == "duckdb":  # read-through views, or etl_unmapped_fields (replaced
             continue                                 # by its read-through view when next refreshed)
         log.info("moving %s.%s to schema %s (warehouse layers)", default, name, schema_of(name))

@@ -11,10 +11,12 @@ refuses (`etl.quality.quarantine`), load writes (`etl.load`), state remembers (`
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import time
+from typing import TypeVar
 
-from etl import runfiles, state
+from etl import runfiles, staging, state
 from etl.config.schema import Entity
 from etl.load import audit, ledger
 from etl.load.merge import ensure_target, merge_stage, stage_batches
@@ -83,6 +85,8 @@ def extract(entity: Entity, ctx: RunContext) -> Extracted:
 
 
 def _mapped_parts(entity: Entity, ctx: RunContext, counter: dict[str, int]):
+    if not runfiles.part_paths(_folder(entity, ctx, "raw")):
+        return  # nothing new (the common incremental run): no mapping module, no pandas to import
     from etl.load.rates import read_rates
     from etl.transform.mapping import map_batch
 
@@ -115,7 +119,10 @@ def validate(entity: Entity, ctx: RunContext, extracted: Extracted) -> Validated
     if (done := _committed_if_no_files(entity, ctx, "mapped")) is not None:
         return Validated(valid=done["inserted"] + done["updated"] + done["unchanged"], quarantined=done["quarantined"],
                          dq_seconds=0.0, seconds=0.0, watermark_to=done["watermark_to"])
-    suite = load_suite(suite_path(entity.quality.suite or entity.target))
+    mapped_folder = _folder(entity, ctx, "mapped")
+    # no rows, nothing to check: the suite (and Great Expectations, seconds to import) is not loaded
+    suite = load_suite(suite_path(entity.quality.suite or entity.target)) \
+        if runfiles.part_paths(mapped_folder) else {"name": "(no rows)"}
     raw_folder = _folder(entity, ctx, "raw")
     valid_out = runfiles.PartWriter(_folder(entity, ctx, "valid"))
     q_out = runfiles.PartWriter(_folder(entity, ctx, "quarantine"))
@@ -123,7 +130,7 @@ def validate(entity: Entity, ctx: RunContext, extracted: Extracted) -> Validated
     dq_seconds = 0.0
     clock = audit.now_utc()  # the run's clock: a cursor beyond it (plus the skew) is not believed
     vouched: str | None = None
-    for path, mapped in runfiles.read_parts(_folder(entity, ctx, "mapped")):
+    for path, mapped in runfiles.read_parts(mapped_folder):
         part = quarantine.split(entity, suite, mapped, runfiles.read_part(raw_folder / path.name), clock)
         valid_out.write(part.valid)
         for refused in part.refused:
@@ -177,8 +184,10 @@ def load(entity: Entity, ctx: RunContext, extracted: Extracted, transformed: Tra
 
 def _committed_if_no_files(entity: Entity, ctx: RunContext, stage: str) -> dict | None:
     """A step whose input files are gone may be the retry of a run whose load committed (the load
-    removes them): then the audit row is the result. Only looked up when the files are missing."""
-    if runfiles.part_paths(_folder(entity, ctx, stage)):
+    removes them): then the audit row is the result. Only looked up when the files are missing (a local
+    folder that exists but holds no part is a step that found no rows: nothing to look up)."""
+    folder = _folder(entity, ctx, stage)
+    if runfiles.part_paths(folder) or (staging.is_local(folder) and folder.is_dir()):
         return None
     return audit.committed(ctx.run_id, entity.pipeline, entity.entity, ctx.warehouse_url)
 
@@ -215,10 +224,49 @@ def check_invariant(entity: Entity, totals: dict[str, int]) -> None:
 
 
 def run_entity(entity: Entity, ctx: RunContext) -> Loaded:
-    """All four steps in-process, in order (used by the Airflow task, tests, the benchmark and the CLI)."""
+    """All four steps in-process, in order (the Airflow task, tests, the benchmark and the CLI call this).
+
+    Resumable: each finished step leaves its typed result beside its parts in the run's staging area,
+    so calling it again for the same run (an Airflow retry, or a clear) goes on after the last step that
+    finished instead of extracting again. A result left under another version of the entity's config
+    (the mapping was fixed in between) is ignored and the run starts over. A run whose load already
+    committed returns the committed counts from `etl_runs` and writes nothing.
+    """
     started = time.monotonic()
-    ex = extract(entity, ctx)
-    tr = transform(entity, ctx)
-    va = validate(entity, ctx, ex)
+    done = audit.committed(ctx.run_id, entity.pipeline, entity.entity, ctx.warehouse_url)
+    if done is not None:  # killed after the commit, before reporting success: finish the clean-up only
+        return _already_loaded(entity, ctx, done, Validated(valid=0, quarantined=0, dq_seconds=0.0, seconds=0.0))
+    folder, version = runfiles.entity_dir(entity.pipeline, ctx.run_id, entity.entity), _config_version(entity)
+    ex = _resumed(folder, "extract", Extracted, version) or _finished(folder, "extract", version,
+                                                                    extract(entity, ctx))
+    tr = _resumed(folder, "transform", Transformed, version) or _finished(folder, "transform", version,
+                                                                        transform(entity, ctx))
+    va = _resumed(folder, "validate", Validated, version) or _finished(folder, "validate", version,
+                                                                     validate(entity, ctx, ex))
     result = load(entity, ctx, ex, tr, va)
     return result.replace(seconds=round(time.monotonic() - started, 3))
+
+
+def _config_version(entity: Entity) -> str:
+    return hashlib.sha256(entity.model_dump_json().encode()).hexdigest()[:16]
+
+
+_R = TypeVar("_R", Extracted, Transformed, Validated)
+
+
+def _finished(folder, step: str, version: str, result: _R) -> _R:
+    runfiles.write_result(folder, step, {"config_version": version, **result.as_dict()})
+    return result
+
+
+def _resumed(folder, step: str, kind: type[_R], version: str) -> _R | None:
+    """The result a previous try of this run left for `step`, if it was made with this config."""
+    saved = runfiles.read_result(folder, step)
+    if not saved or saved.pop("config_version", None) != version:
+        return None
+    try:
+        result = kind(**saved)
+    except TypeError:  # written by another version of the code: redo the step
+        return None
+    log.info("resuming after %s (finished by an earlier try of this run): %s", step, saved)
+    return result

@@ -147,6 +147,13 @@ def _on_connect(dialect: str, dbapi_conn) -> None:
 _PREPARED: set[str] = set()
 
 
+def _mapping_targets() -> set[str]:
+    """The tables the mappings load (a broken mapping file only drops its own entities)."""
+    from etl.config.loader import load_all
+
+    return {e.target for cfg in load_all(strict=False).values() for e in cfg.entities.values()}
+
+
 def _is_lock_error(exc: Exception) -> bool:
     text = str(exc)
     return "Could not set lock" in text or "Conflicting lock" in text
@@ -172,7 +179,7 @@ def transaction(url: str | None = None) -> Iterator[Connection]:
     try:
         if url not in _PREPARED:  # once per process: schemas, database search path, tables of old versions
             with conn.begin():
-                layers.prepare(conn)
+                layers.prepare(conn, _mapping_targets)
             _PREPARED.add(url)
         with conn.begin():
             yield conn

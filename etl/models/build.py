@@ -6,7 +6,8 @@ no `ref()` syntax is needed and a column or alias that happens to share a model'
 dependency; a cycle (every file on it named) or an unknown layer is an error. Every model is dropped
 and recreated as a table (`CREATE TABLE ... AS`), all in one transaction: analysts see the old tables
 or the new ones, never a half-built mix. The SQL is written once for DuckDB and PostgreSQL: only
-functions and spellings both accept.
+functions and spellings both accept. It names tables bare (`FROM stg_erp__orders`): the pipeline's
+connections search every layer schema, and each model is created in its own (`etl/layers.py`).
 """
 
 from __future__ import annotations

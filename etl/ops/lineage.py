@@ -99,9 +99,9 @@ def source_datasets(entity) -> list:
 def _sync_lineage(system: str, task_id: str) -> tuple[list, list]:
     from etl.config.loader import load_system, mappings_dir
 
-    name = task_id.split(".")[0]
-    entity = load_system(mappings_dir() / system, strict=False).entities.get(name)
-    if entity is None or task_id == "summary":
+    # an entity's task is named after the entity; `summary` and a broken file's `<entity>.config` move no data
+    entity = load_system(mappings_dir() / system, strict=False).entities.get(task_id)
+    if entity is None:
         return [], []
     return source_datasets(entity), [warehouse_dataset(entity.target)]
 

@@ -1,16 +1,16 @@
 """What Airflow tasks call: resolve the entity and the run context from Airflow's, then run the steps.
 
 The `python_callable`s of the generated DAGs. Kept apart from the DAG factory so the factory imports
-nothing heavy at parse time; everything here is a plain function of (system, entity, context).
+nothing heavy at parse time; everything here is a plain function of (system, entity, context), and the
+heavy modules (`etl.steps`: pyarrow, SQLAlchemy, DuckDB) are imported only by the task that needs them.
 """
 
 from __future__ import annotations
 
 import functools
 
-from etl import steps
 from etl.config.loader import MappingError, load_all, load_system, mappings_dir
-from etl.results import Extracted, RunContext, Transformed, Validated
+from etl.results import RunContext
 
 
 def _permanent_errors() -> tuple[type[BaseException], ...]:
@@ -20,9 +20,10 @@ def _permanent_errors() -> tuple[type[BaseException], ...]:
     from etl.sources.connections import ConnectionNotFound
     from etl.sources.http import HttpError, TlsError
     from etl.sources.pagination import PaginationError
+    from etl.steps import DataQualityError, InvariantError
 
     return (MappingError, SuiteError, ConnectionNotFound, HttpError, PaginationError, TlsError,
-            steps.DataQualityError, steps.InvariantError, DistributedDuckDBError)
+            DataQualityError, InvariantError, DistributedDuckDBError)
 
 
 def fail_fast(fn):
@@ -68,25 +69,13 @@ def run_context(context: dict) -> RunContext:
 
 
 @fail_fast
-def extract(system: str, entity: str, context: dict) -> dict:
-    return steps.extract(entity_config(system, entity), run_context(context)).as_dict()
+def sync(system: str, entity: str, context: dict) -> dict:
+    """The entity's task: the four steps in this process, resuming after the last one a previous try
+    finished (`etl.steps.run_entity`); its counts go on the table's asset event."""
+    from etl.steps import run_entity  # imported by the task that runs it, not by summary or models tasks
 
-
-@fail_fast
-def transform(system: str, entity: str, context: dict) -> dict:
-    return steps.transform(entity_config(system, entity), run_context(context)).as_dict()
-
-
-@fail_fast
-def validate(system: str, entity: str, extracted: dict, context: dict) -> dict:
-    return steps.validate(entity_config(system, entity), run_context(context), Extracted(**extracted)).as_dict()
-
-
-@fail_fast
-def load(system: str, entity: str, extracted: dict, transformed: dict, validated: dict, context: dict) -> dict:
     config = entity_config(system, entity)
-    result = steps.load(config, run_context(context), Extracted(**extracted), Transformed(**transformed),
-                        Validated(**validated)).as_dict()
+    result = run_entity(config, run_context(context)).as_dict()
     publish_counts(context, config.target, {**result, "run_id": context["run_id"], "entity": entity})
     return result
 
@@ -127,7 +116,7 @@ def build_models() -> dict[str, int]:
     return counts
 
 
-__all__ = ["extract", "transform", "validate", "load", "load_all", "build_crosswalks", "build_models", "models_needed",
+__all__ = ["sync", "load_all", "build_crosswalks", "build_models", "models_needed",
            "summary"]
 
 

@@ -99,7 +99,7 @@ def read_manifest(entity: Entity, run_id: str) -> list[FileEntry]:
     path = manifest_path(entity, run_id)
     if not path.exists():
         raise RuntimeError(f"{entity.system}.{entity.entity}: no file manifest {path}; the extract of run "
-                           f"{run_id!r} did not finish (re-run the whole task group)")
+                           f"{run_id!r} did not finish (re-run the entity's task)")
     return [FileEntry(**e) for e in orjson.loads(path.read_bytes())]
 
 

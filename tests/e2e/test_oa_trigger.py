@@ -36,7 +36,8 @@ from tests.helpers.warehouse import rows
 
 pytestmark = pytest.mark.airflow
 
-READY_S, RUN_START_S, RUN_DONE_S, STOP_S = 120, 60, 150, 60
+# generous: on a shared 2-core machine under load standalone took over 2 min to answer healthy
+READY_S, RUN_START_S, RUN_DONE_S, STOP_S = 360, 120, 300, 60
 
 
 @dataclass
@@ -128,6 +129,9 @@ def standalone(tmp: Path) -> Iterator[Standalone]:
         "AIRFLOW__CORE__PARALLELISM": "4", "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__API__PORT": str(port), "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+        # the scheduler's and triggerer's log servers too: another Airflow on a shared machine holds 8793/8794
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
         "ETL_DATA_DIR": str(tmp / "var"), "ETL_MAPPINGS_DIR": str(tmp / "mappings"),
         "ETL_WAREHOUSE_URL": f"duckdb:///{tmp / 'warehouse.duckdb'}",

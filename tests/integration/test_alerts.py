@@ -13,8 +13,8 @@ from tests.helpers.receivers import smtp_receiver, webhook_receiver
 
 
 def _context(exc: BaseException) -> dict:
-    ti = SimpleNamespace(dag_id="crm_sync", task_id="contacts.extract", run_id="scheduled__2026-12-01",
-                         try_number=1, log_url="http://localhost:8080/dags/crm_sync/runs/x/tasks/contacts.extract")
+    ti = SimpleNamespace(dag_id="crm_sync", task_id="contacts", run_id="scheduled__2026-12-01",
+                         try_number=1, log_url="http://localhost:8080/dags/crm_sync/runs/x/tasks/contacts")
     return {"ti": ti, "exception": exc}
 
 
@@ -42,7 +42,7 @@ def test_webhook_alert_names_the_entity_and_the_reason_without_the_secret(monkey
     assert post["path"] == "/services/T0/B0/hook" and post["content_type"] == "application/json"
     text = post["json"]["text"]
     assert text.startswith("*[etl] crm_sync failed: contacts*")
-    assert "task contacts.extract failed" in text and "HTTP 401" in text and "log: http://localhost:8080/" in text
+    assert "task contacts failed" in text and "HTTP 401" in text and "log: http://localhost:8080/" in text
     assert "secret-token" not in text and "://***@" in text
 
 

@@ -96,8 +96,10 @@ def kill_points(events: list[list[str]]) -> dict[str, str]:
 
 
 def snapshot(url: str) -> dict:
+    from etl.layers import schema_of
+
     cols = [r[0] for r in rows(url, "SELECT column_name FROM information_schema.columns WHERE table_name = :t "
-                                    "ORDER BY ordinal_position", t=TARGET)]
+                                    "AND table_schema = :s ORDER BY ordinal_position", t=TARGET, s=schema_of(TARGET))]
     keep = ", ".join(f'"{c}"' for c in cols if not c.startswith("_") and c != "extras")
     return {"rows": [tuple(map(str, r)) for r in rows(url, f'SELECT {keep} FROM "{TARGET}" ORDER BY id')],
             "quarantine": sorted(set(rows(url, "SELECT primary_key, failed_rule, reason FROM etl_quarantine"))),

@@ -16,6 +16,7 @@ OLD_TABLES = {  # name -> (DDL as an older version made it, rows)
                  "PRIMARY KEY (run_id, pipeline, entity))", "('r1', 'crm', 'deals', 'success')"),
     "mart_sales": ("(month VARCHAR, revenue_usd DOUBLE PRECISION)", "('2024-01', 5.5)"),
     "fct_deals": ("(deal_id VARCHAR)", "('d1')"),
+    "unprefixed": ("(x VARCHAR)", "('a')"),  # DuckDB: a mapping's target; PostgreSQL: not the product's
 }
 WHERE = {"stg_crm__deals": "staging", "etl_runs": "etl", "mart_sales": "marts", "fct_deals": "core"}
 
@@ -38,9 +39,10 @@ def test_tables_of_an_older_version_move_to_their_layer(warehouse, tmp_path, pg_
     with transaction(url) as conn:  # the first pipeline connection moves them
         conn.execute(sa.text("INSERT INTO etl_runs VALUES ('r2', 'crm', 'deals', 'success')"))
     placed = dict((n, s) for s, n in rows(url, "SELECT table_schema, table_name FROM information_schema.tables "
-                                               "WHERE table_type = 'BASE TABLE' AND table_name IN "
-                                               "('stg_crm__deals', 'etl_runs', 'mart_sales', 'fct_deals')"))
-    assert placed == WHERE
+                                               "WHERE table_type = 'BASE TABLE' AND table_schema NOT IN "
+                                               "('pg_catalog', 'information_schema')"))
+    assert placed == {**WHERE, "unprefixed": "staging" if warehouse == "duckdb" else "public"}
+    assert rows(url, "SELECT x FROM unprefixed") == [("a",)]
     assert rows(url, "SELECT id, amount FROM stg_crm__deals ORDER BY id") == [("d1", 10.0), ("d2", 20.0)]
     assert rows(url, "SELECT run_id FROM etl_runs ORDER BY run_id") == [("r1",), ("r2",)]
     assert rows(url, "SELECT revenue_usd FROM marts.mart_sales") == [(5.5,)]

@@ -1,4 +1,4 @@
-"""Every DAG imports cleanly, has retries and tags, and one task group per mapping entity."""
+"""Every DAG imports cleanly, has retries and tags, and one task per mapping entity."""
 
 from __future__ import annotations
 
@@ -21,13 +21,18 @@ def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
 
 
-def test_one_dag_per_system_with_one_group_per_entity(dagbag):
+def test_one_dag_per_system_with_one_task_per_entity(dagbag):
+    from etl.orchestration.assets import asset_for
+
     for system, cfg in load_all().items():
         dag = dagbag.dags.get(f"{system}_sync")
         assert dag is not None, system
-        for entity in cfg.entities:
-            ids = {t.task_id for t in dag.tasks if t.task_id.startswith(f"{entity}.")}
-            assert ids == {f"{entity}.{s}" for s in ("extract", "transform", "validate", "load")}
+        assert {t.task_id for t in dag.tasks} == {*cfg.entities, "summary"}, system
+        for name, entity in cfg.entities.items():
+            task = dag.get_task(name)
+            assert task.outlets == [asset_for(entity.target)], (system, name)
+            assert task.max_active_tis_per_dag == 1  # two runs never load the same table at once
+            assert "summary" in task.downstream_task_ids
 
 
 def test_retries_tags_and_docs(dagbag):
@@ -37,15 +42,14 @@ def test_retries_tags_and_docs(dagbag):
         assert all(t.retries >= 1 for t in dag.tasks), dag.dag_id
 
 
-def test_an_entity_is_transformed_after_what_it_depends_on_is_loaded(dagbag):
+def test_an_entity_runs_after_what_it_depends_on_is_loaded(dagbag):
     for system, cfg in load_all().items():
         dag = dagbag.dags[f"{system}_sync"]
         for name, entity in cfg.entities.items():
-            upstream = dag.get_task(f"{name}.transform").upstream_task_ids
-            assert {f"{dep}.load" for dep in entity.depends_on} <= upstream, (system, name)
+            assert set(entity.depends_on) <= dag.get_task(name).upstream_task_ids, (system, name)
     erp = dagbag.dags["erp_sync"]
     for name in ("orders", "order_lines", "invoices"):  # they convert amounts with the loaded FX rates
-        assert "fx_rates.load" in erp.get_task(f"{name}.transform").upstream_task_ids
+        assert "fx_rates" in erp.get_task(name).upstream_task_ids
 
 
 def test_a_windowed_sql_source_gets_runs_with_real_data_intervals(dagbag, tmp_path, monkeypatch):
@@ -78,7 +82,7 @@ def test_a_copied_system_folder_is_a_dag_with_no_python(mappings_copy):
     bag = DagBag(dag_folder=str(ROOT / "dags"))
     assert bag.import_errors == {}
     dag = bag.dags["pipedrive_sync"]
-    assert {"deals.load", "users.load"} <= {t.task_id for t in dag.tasks}
+    assert {"deals", "users", "summary"} <= {t.task_id for t in dag.tasks}
     assert dag.doc_md.startswith("# pipedrive_sync") and "`deals`" in dag.doc_md  # documented from YAML
     assert "models_sync" not in bag.dag_ids and "identity_sync" not in bag.dag_ids  # not systems
     assert "stg_pipedrive__deals" in {a.name for a in bag.dags["warehouse_models"].timetable.asset_condition.objects}

@@ -39,8 +39,8 @@ def test_a_broken_entity_file_disables_only_that_entity(broken_mappings):
     assert set(bag.dag_ids) == healthy  # every DAG still there, warehouse_models included
     crm = bag.dags["crm_sync"]
     ids = {t.task_id for t in crm.tasks}
-    assert "contacts.config" in ids and "contacts.extract" not in ids
-    assert {"deals.extract", "deals.load", "companies.load"} <= ids  # the other entities are untouched
+    assert "contacts.config" in ids and "contacts" not in ids
+    assert {"deals", "companies", "summary"} <= ids  # the other entities are untouched
     assert crm.get_task("contacts.config").retries == 0
     with pytest.raises(AirflowFailException) as failed:
         crm.get_task("contacts.config").python_callable()

@@ -13,15 +13,15 @@ def test_sync_push_and_model_tasks_name_their_datasets(monkeypatch, tmp_path):
     monkeypatch.setenv("AIRFLOW_CONN_ERP_DB", f"sqlite:///{tmp_path / 'erp.sqlite'}")
     monkeypatch.setenv("AIRFLOW_CONN_OA_API", "https://:tok@oa.example")
 
-    inputs, outputs = task_lineage("crm_sync", "contacts.load")
+    inputs, outputs = task_lineage("crm_sync", "contacts")
     assert [(d.namespace, d.name) for d in inputs] == [("http://crm.example:8443", "/crm/v3/objects/contacts")]
     assert [(d.namespace, d.name) for d in outputs] == [("postgres://wh.internal:5433",
                                                          "warehouse.staging.stg_crm__contacts")]
 
-    inputs, _ = task_lineage("erp_sync", "orders.load")
+    inputs, _ = task_lineage("erp_sync", "orders")
     assert [(d.namespace, d.name) for d in inputs] == [(f"sqlite://{tmp_path / 'erp.sqlite'}", "main.orders")]
 
-    inputs, outputs = task_lineage("oa_sync", "approvals.load")
+    inputs, outputs = task_lineage("oa_sync", "approvals")
     assert inputs[0].namespace == f"file://{socket.gethostname()}" and inputs[0].name.endswith("approvals_*.csv")
 
     inputs, outputs = task_lineage("warehouse_models", "build_models")
