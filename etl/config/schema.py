@@ -274,6 +274,28 @@ class Lookup(Strict):
     case_insensitive: bool = True
 
 
+def arrow_type(type_name: str) -> Any:
+    """The Arrow type of a column type of this vocabulary (`decimal(P,S)` included): what the transform
+    casts to and what a filter value must cast to."""
+    import pyarrow as pa
+
+    if m := DECIMAL_TYPE.fullmatch(type_name):
+        return pa.decimal128(int(m.group(1)), int(m.group(2)))
+    return {
+        "string": pa.string(),
+        "json": pa.string(),
+        "integer": pa.int64(),
+        "bigint": pa.int64(),
+        "float": pa.float64(),
+        "boolean": pa.bool_(),
+        "date": pa.date32(),
+        "timestamp": pa.timestamp("us"),
+    }[type_name]
+
+
+DECIMAL_TYPE = re.compile(r"decimal\((\d+),\s*(\d+)\)")
+
+
 class Column(Strict):
     source: str | None = None  # dotted path in the source record; default: the column's own name
     type: str = "string"
@@ -536,6 +558,10 @@ class Entity(Strict):
         for f in self.filters:
             if f.column not in self.columns:
                 raise ValueError(f"filter column {f.column!r} is not declared under 'columns'")
+        if problems := self._filter_type_problems():
+            from pydantic import ValidationError
+
+            raise ValidationError.from_exception_data("Entity", problems)
         if self.conform is not None:
             from etl.config.conform import check_conform
 
@@ -547,6 +573,29 @@ class Entity(Strict):
                 "it corrects"
             )
         return self
+
+    def _filter_type_problems(self) -> list:
+        """A filter value the run could not compare with its column (`score ge 'abc'`, a date column
+        `ge yesterday`): refused here, at `filters.<i>.value`, not at run time as a bare ArrowInvalid.
+        The check is the cast the filter itself does (etl.transform.filters)."""
+        import pyarrow as pa
+
+        problems: list[Any] = []  # pydantic's InitErrorDetails
+        for i, f in enumerate(self.filters):
+            col = self.columns[f.column]
+            target = arrow_type("string" if col.type == "json" else col.type)
+            given: list[tuple[Any, Any]] = [("value", f.value)] if f.value is not None else []
+            given += [(("values", j), v) for j, v in enumerate(f.values or []) if v is not None]
+            for where, value in given:
+                try:
+                    pa.scalar(value).cast(target)
+                except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, ValueError):
+                    loc = ("filters", i, *((where,) if isinstance(where, str) else where))
+                    why = (f"{value!r} cannot be compared with column {f.column!r} (type {col.type}); "
+                           "write a value of that type")
+                    problems.append({"type": "value_error", "loc": loc, "input": value,
+                                     "ctx": {"error": ValueError(why)}})
+        return problems
 
     def _add_conversion_outputs(self) -> None:
         """Declare each conversion's output columns (unless the mapping declares them itself)."""

@@ -11,7 +11,8 @@ fields as received, keyed by their dotted source path). Two things follow:
 - `backfill`: once the field is added to the YAML, the rows loaded before carry it only in `extras`;
   their new column is filled from there with the column's own normalise / cast / default / PII
   policy, in the load's transaction, without re-reading the source. A row loaded after the change no
-  longer has the key in `extras`, so a newer value is never overwritten.
+  longer has the key in `extras`, so a newer value is never overwritten. A field mapped as personal
+  leaves `extras` of the old rows in the same transaction (its raw value must not stay readable there).
 """
 
 from __future__ import annotations
@@ -149,7 +150,29 @@ def backfill(conn: Connection, entity: Entity) -> int:
     params = [{**{f"v{i}": table[n][j].as_py() for i, n in enumerate(names)},
                **{f"k{i}": key[i] for i in range(len(pk))}} for j, (key, _) in enumerate(found)]
     conn.execute(sa.text(f"UPDATE {quote(entity.target)} SET {sets} WHERE {where}"), params)
+    _forget_personal(conn, entity, sources, rows)
     return len(params)
+
+
+def _forget_personal(conn: Connection, entity: Entity, sources: dict[str, str], rows: list[tuple]) -> None:
+    """A field now mapped as personal (pii hash, mask or drop) leaves `extras`, where old rows kept it raw:
+    its protected value is in its column now, and the policy applies everywhere the value goes."""
+    from etl.transform.pii import is_personal
+
+    personal = [src for name, src in sources.items() if entity.columns[name].pii != "keep"]
+    if not personal:
+        return
+    pk = entity.primary_key
+    where = " AND ".join(f"{quote(k)} = :k{i}" for i, k in enumerate(pk))
+    params = []
+    for *key, text in rows:
+        extras = orjson.loads(text)
+        kept = {k: v for k, v in extras.items() if not is_personal(k, personal)}
+        if len(kept) != len(extras):
+            params.append({"x": orjson.dumps(kept).decode() if kept else None,
+                           **{f"k{i}": key[i] for i in range(len(pk))}})
+    if params:
+        conn.execute(sa.text(f"UPDATE {quote(entity.target)} SET {quote(EXTRAS)} = :x WHERE {where}"), params)
 
 
 def _typed(raw: pa.Table, name: str, entity: Entity) -> pa.Array:

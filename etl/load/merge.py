@@ -8,7 +8,8 @@ same data changes nothing and is counted as `unchanged`.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -75,8 +76,14 @@ def _stage_ddl(conn: Connection, entity: Entity) -> None:
     conn.execute(sa.text(f"CREATE TEMPORARY TABLE {STAGE} ({defs})"))
 
 
-def bulk_append(conn: Connection, target: str, table: pa.Table) -> None:
-    """Append an Arrow table to an existing table by its column names, on each dialect's fast path."""
+class LoadError(RuntimeError):
+    """A batch the warehouse refused; the message names the record's key and column, never its values."""
+
+
+def bulk_append(conn: Connection, target: str, table: pa.Table, keys: Sequence[str] = ()) -> None:
+    """Append an Arrow table to an existing table by its column names, on each dialect's fast path.
+
+    `keys`: the columns that name a record in an error (a refused COPY reports the line, not the key)."""
     cols = ", ".join(quote(n) for n in table.column_names)
     if dialect_of(str(conn.engine.url)) == "duckdb":
         duck = raw_dbapi(conn)
@@ -91,8 +98,28 @@ def bulk_append(conn: Connection, target: str, table: pa.Table) -> None:
     buf = io.BytesIO()
     pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False))
     buf.seek(0)
+    import psycopg2
+
     with raw_dbapi(conn).cursor() as cur:
-        cur.copy_expert(f"COPY {quote(target)} ({cols}) FROM STDIN WITH (FORMAT csv)", buf)
+        try:
+            cur.copy_expert(f"COPY {quote(target)} ({cols}) FROM STDIN WITH (FORMAT csv)", buf)
+        except psycopg2.DataError as exc:
+            raise LoadError(_copy_failure(target, table, keys, exc)) from None  # its text quotes the value
+
+
+def _copy_failure(target: str, table: pa.Table, keys: Sequence[str], exc) -> str:
+    """`COPY into t refused the record with key 42 (column note): invalid byte sequence ...`, with every
+    quoted value in PostgreSQL's message replaced by "…"."""
+    found = re.search(r"line (\d+)(?:, column (\w+))?", getattr(exc.diag, "context", None) or "")
+    what = re.sub(r'"[^"]*"', '"…"', getattr(exc.diag, "message_primary", None) or type(exc).__name__)
+    if not found:
+        return f"COPY into {target} refused a record: {what}"
+    row = int(found.group(1)) - 1  # no header line
+    named = [k for k in keys if k in table.column_names]
+    key = "|".join(str(table[k][row].as_py()) for k in named) if named and row < table.num_rows else None
+    record = f"the record with key {key}" if key else f"record {row + 1} of the batch"
+    column = f" (column {found.group(2)})" if found.group(2) else ""
+    return f"COPY into {target} refused {record}{column}: {what}"
 
 
 def stage_batches(conn: Connection, entity: Entity, batches: Iterable[pa.Table]) -> int:
@@ -105,7 +132,8 @@ def stage_batches(conn: Connection, entity: Entity, batches: Iterable[pa.Table])
             continue
         batch = batch.append_column(SEQ, pa.array(range(seq, seq + batch.num_rows), pa.int64()))
         seq += batch.num_rows
-        bulk_append(conn, STAGE, batch.select([*names, CURSOR_RANK] if CURSOR_RANK in batch.column_names else names))
+        bulk_append(conn, STAGE, batch.select([*names, CURSOR_RANK] if CURSOR_RANK in batch.column_names else names),
+                    entity.primary_key)
     return seq
 
 

@@ -37,18 +37,16 @@ def cursor_field(entity: Entity) -> str | None:
     inc = getattr(entity.source, "incremental", None)
     if inc is not None:
         return inc.cursor_field
-    if entity.source.kind not in ("rest", "sql", "files"):
-        return getattr(entity.source.settings, "cursor_field", None)
-    return None
+    settings = getattr(entity.source, "settings", None)  # a plug-in source's own settings
+    return getattr(settings, "cursor_field", None) if settings is not None else None
 
 
 def clock_skew_s(entity: Entity) -> int:
     inc = getattr(entity.source, "incremental", None)
     if inc is not None:
         return inc.clock_skew_s
-    if entity.source.kind not in ("rest", "sql", "files"):
-        return int(getattr(entity.source.settings, "clock_skew_s", DEFAULT_SKEW_S))
-    return DEFAULT_SKEW_S
+    settings = getattr(entity.source, "settings", None)
+    return int(getattr(settings, "clock_skew_s", DEFAULT_SKEW_S)) if settings is not None else DEFAULT_SKEW_S
 
 
 def _python_rank(text: str | None, keys: bool) -> float | None:

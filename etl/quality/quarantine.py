@@ -13,8 +13,9 @@ A row is refused for one of these rules, decided here in this order:
 Refused rows keep their *original* record (the raw batch row, as received) so the source can be fixed
 and the row replayed, except that personal fields (a pii policy other than keep, and anything nested
 under one) are sealed (`etl.transform.pii.seal_record`): nobody reads an e-mail in etl_quarantine, and
-replay unseals it with the key from the environment. Reasons never quote a personal value. Table-level checks (`check_table`) fail the whole load when too much is refused.
-`store` writes the rows to `etl_quarantine` inside the load's transaction, next to the data.
+replay unseals it with the key from the environment. Reasons never quote a personal value.
+Table-level checks (`check_table`) fail the whole load when too much is refused. `store` writes the
+rows to `etl_quarantine` inside the load's transaction, next to the data.
 """
 
 from __future__ import annotations
@@ -184,6 +185,6 @@ def store(conn, entity: Entity, run_id: str, parts: Iterable[pa.Table], at, repl
                 "entity": pa.array([entity.entity] * n)}
         rows = pa.table({**meta, **{c: part[c] for c in part.column_names},
                          "quarantined_at": pa.array([at] * n, pa.timestamp("us"))})
-        bulk_append(conn, QUARANTINE_TABLE, rows)
+        bulk_append(conn, QUARANTINE_TABLE, rows, ["primary_key"])
         total += n
     return total

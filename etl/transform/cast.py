@@ -28,30 +28,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl.config.schema import Column
+from etl.config.schema import Column, arrow_type
 
 INT_RE = r"^\s*[-+]?\d+\s*$"
 FLOAT_RE = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 DECIMAL_RE = r"^\s*[-+]?(\d+\.?\d*|\.\d+)\s*$"
 AWARE_RE = r"(?:Z|[+-]\d{2}:?\d{2})$"  # an ISO timestamp with a zone: an instant
-DECIMAL_TYPE = re.compile(r"decimal\((\d+),\s*(\d+)\)")
 DECIMAL_PARTS = r"^\s*(?P<sign>[-+]?)0*(?P<int>\d*)\.?(?P<frac>\d*)\s*$"
 FIRST, LAST = datetime(1, 1, 1), datetime(9999, 12, 31, 23, 59, 59, 999999)  # the years both warehouses store
-
-
-def arrow_type(type_name: str) -> pa.DataType:
-    if m := DECIMAL_TYPE.fullmatch(type_name):
-        return pa.decimal128(int(m.group(1)), int(m.group(2)))
-    return {
-        "string": pa.string(),
-        "json": pa.string(),
-        "integer": pa.int64(),
-        "bigint": pa.int64(),
-        "float": pa.float64(),
-        "boolean": pa.bool_(),
-        "date": pa.date32(),
-        "timestamp": pa.timestamp("us"),
-    }[type_name]
 
 
 def _valid(arr: pa.Array, ok: pa.Array) -> tuple[pa.Array, pa.Array]:
@@ -145,7 +129,7 @@ def _parse_one(arr: pa.Array, fmt: str, tz: str) -> pa.Array:
         return _parse_iso(arr, tz)
     if fmt in ("epoch_ms", "epoch_s"):
         return _epoch(arr, fmt)
-    parsed = _strict(arr, fmt, pc.strptime(arr, format=fmt, unit="us", error_is_null=True))
+    parsed = _strict(arr, fmt, _within(pc.strptime(arr, format=fmt, unit="us", error_is_null=True)))
     if "%z" in fmt:
         return pc.cast(parsed, pa.timestamp("us"))  # strptime with %z yields UTC instants
     if tz == "UTC":
@@ -174,23 +158,94 @@ def _epoch(arr: pa.Array, fmt: str) -> pa.Array:
     return pc.cast(pc.cast(number, pa.timestamp(unit)), pa.timestamp("us"))
 
 
+# directive -> (regex of what strptime reads, component of the parsed value it must equal)
+_FIELDS = {"%Y": (r"\d{1,4}", pc.year), "%m": (r"\d{1,2}", pc.month), "%d": (r"\d{1,2}", pc.day),
+           "%H": (r"\d{1,2}", pc.hour), "%M": (r"\d{1,2}", pc.minute), "%S": (r"\d{1,2}", pc.second)}
+
+
+def _format_regex(fmt: str) -> tuple[str, list] | None:
+    """A regex capturing the numeric fields of `fmt`, or None when `fmt` uses another directive."""
+    pattern, i = "", 0
+    fields: list = []
+    while i < len(fmt):
+        if fmt[i] != "%":
+            pattern += r"\s+" if fmt[i].isspace() else re.escape(fmt[i])
+            i += 1
+            continue
+        directive = fmt[i:i + 2]
+        if directive == "%%":
+            pattern += "%"
+        elif directive in _FIELDS:
+            pattern += f"(?P<f{len(fields)}>{_FIELDS[directive][0]})"
+            fields.append(_FIELDS[directive][1])
+        elif directive == "%z":  # the offset: the fields are compared in the text's local time
+            pattern += r"(?P<zs>[+-])(?P<zh>\d{2}):?(?P<zm>\d{2})"
+        else:
+            return None
+        i += 2
+    return rf"^\s*{pattern}\s*$", fields
+
+
+def _within(moments: pa.Array) -> pa.Array:
+    """Null outside the years 1-9999 (a zoned value: its UTC instant)."""
+    naive = pc.cast(moments, pa.timestamp("us")) if moments.type.tz else moments
+    inside = pc.and_(pc.greater_equal(naive, pa.scalar(FIRST, pa.timestamp("us"))),
+                     pc.less_equal(naive, pa.scalar(LAST, pa.timestamp("us"))))
+    return pc.if_else(pc.fill_null(inside, False), moments, pa.scalar(None, moments.type))
+
+
+def _suspect(fmt: str, parsed: pa.Array) -> pa.Array:
+    """Values a rollover could have produced. strptime checks each field's range (%d 1-31, %m 1-12,
+    %H 0-23, %M 0-59, %S 0-61), so only a day past its month's end (30 February -> 1-3 March) or a
+    leap second (:60, :61 -> :00, :01) roll over; other directives are all checked."""
+    if _format_regex(fmt) is None:
+        return pc.is_valid(parsed)
+    suspect = pa.array([False] * len(parsed))
+    if "%d" in fmt:  # with %z the value is UTC: a local 1st-3rd may be a UTC 28th-4th
+        day = pc.day(parsed)
+        late = pc.greater_equal(day, 27) if "%z" in fmt else pa.array([False] * len(parsed))
+        suspect = pc.or_(suspect, pc.or_(pc.less_equal(day, 4 if "%z" in fmt else 3), late))
+    if "%S" in fmt:
+        suspect = pc.or_(suspect, pc.less_equal(pc.second(parsed), 1))
+    return pc.fill_null(suspect, False)
+
+
 def _strict(arr: pa.Array, fmt: str, parsed: pa.Array) -> pa.Array:
-    """Keep a parsed value only if it is the date the text wrote. Arrow's strptime rolls `2024-02-30`
-    over to March 1st: a value whose write-back differs from its text (that, or only a missing zero
-    pad, a month name's case, a zone offset) is re-read by Python's strptime, which refuses dates that
-    do not exist, and kept only if both agree."""
-    if "%z" in fmt:
-        back = pc.strftime(pc.cast(parsed, pa.timestamp("us", tz="UTC")), format=fmt)
-    else:
-        back = pc.strftime(parsed, format=fmt)
-    differs = pc.fill_null(pc.not_equal(back, arr), True)
-    check = pc.and_(pc.is_valid(parsed), differs)
-    if not pc.any(check).as_py():
+    """Keep a parsed value only if it is the date the text wrote: Arrow's strptime rolls `2024-02-30`
+    over to March 1st. The values a rollover could have produced are checked: for formats of numeric
+    fields (%Y %m %d %H %M %S) each field of the text is compared with the parsed value's; for others
+    the value is written back with the format and compared with its text. A value that differs (a
+    rollover, or only a missing zero pad, a month name's case, a zone offset) is re-read by Python's
+    strptime, which refuses dates that do not exist, and kept only if both agree."""
+    rows = pc.indices_nonzero(_suspect(fmt, parsed))
+    if len(rows) == 0:
         return parsed
-    rows = pc.indices_nonzero(check).to_pylist()
-    texts, values = arr.take(rows).to_pylist(), parsed.take(rows).to_pylist()
+    text, value = arr.take(rows), parsed.take(rows)
+    spec = _format_regex(fmt)
+    if spec is not None:
+        pattern, fields = spec
+        found = pc.extract_regex(text, pattern)
+        same = pc.is_valid(found)
+        if "%z" in fmt:  # back to the text's local time
+            minutes = pc.add(pc.multiply(pc.cast(pc.struct_field(found, "zh"), pa.int64()), 60),
+                             pc.cast(pc.struct_field(found, "zm"), pa.int64()))
+            minutes = pc.if_else(pc.equal(pc.struct_field(found, "zs"), "-"), pc.negate(minutes), minutes)
+            micros = pc.multiply(pc.fill_null(minutes, 0), 60_000_000)
+            value = pc.cast(pc.add(pc.cast(pc.cast(value, pa.timestamp("us")), pa.int64()), micros),
+                            pa.timestamp("us"))
+        for i, component in enumerate(fields):
+            same = pc.and_(same, pc.equal(pc.cast(pc.struct_field(found, f"f{i}"), pa.int64()), component(value)))
+        differs = pc.invert(pc.fill_null(same, False))
+    else:
+        zoned = pc.cast(value, pa.timestamp("us", tz="UTC")) if "%z" in fmt else value
+        differs = pc.fill_null(pc.not_equal(pc.strftime(zoned, format=fmt), text), True)
+    if not pc.any(differs).as_py():
+        return parsed
+    picked = pc.indices_nonzero(differs)
+    recheck = rows.take(picked).to_pylist()
+    texts, values = text.take(picked).to_pylist(), value.take(picked).to_pylist()
     agreed = [_python_agrees(t, fmt, v) for t, v in zip(texts, values, strict=True)]
-    keep = _scatter(agreed, rows, len(arr))
+    keep = _scatter(agreed, recheck, len(arr))
     return pc.if_else(pc.fill_null(keep, True), parsed, pa.scalar(None, parsed.type))
 
 
@@ -220,9 +275,7 @@ def _temporal(arr: pa.Array, col: Column) -> tuple[pa.Array, pa.Array]:
         if pc.all(pc.or_(pc.is_valid(result), pc.is_null(arr))).as_py():
             break
         result = pc.coalesce(result, _parse_one(arr, fmt, col.timezone))
-    inside = pc.and_(pc.greater_equal(result, pa.scalar(FIRST, pa.timestamp("us"))),
-                     pc.less_equal(result, pa.scalar(LAST, pa.timestamp("us"))))
-    result = pc.if_else(pc.fill_null(inside, False), result, pa.scalar(None, pa.timestamp("us")))
+    result = _within(result)
     bad = pc.and_(pc.is_valid(arr), pc.is_null(result))
     if col.type == "date":
         result = pc.cast(result, pa.date32())

@@ -55,8 +55,8 @@ RECORDS = [
 for _r in RECORDS:
     _r.setdefault("score", "1")  # the filter (score >= 0) keeps every record but 8
 LOADED = {"1", "10", "14", "15"}
-QUARANTINED = {"2": "cast", "3": "cast", "4": "cast", "5": "cast", "6": "cast", "7": "cast", None: "primary_key_not_null",
-               "11": "cursor_future", "12": "cast", "16": "cast", "17": "cast"}
+QUARANTINED = {"2": "cast", "3": "cast", "4": "cast", "5": "cast", "6": "cast", "7": "cast",
+               None: "primary_key_not_null", "11": "cursor_future", "12": "cast", "16": "cast", "17": "cast"}
 PERSONAL = [SECRET_MAIL, SECRET_PHONE, OBJECT_MAIL, "two.secret", "rep.secret", "obj.secret"]
 
 ENTITY = """
@@ -82,8 +82,11 @@ filters:
 """
 
 
+SERVED = {"results": RECORDS}
+
+
 def _api(req: Request) -> Reply:
-    return Reply(200, {"results": RECORDS})
+    return Reply(200, SERVED)
 
 
 @pytest.fixture
@@ -130,7 +133,8 @@ def test_bad_values_are_quarantined_alike_and_nothing_personal_is_readable(peopl
     salt = os.environ["ETL_PII_SALT"].encode()
     assert loaded["1"][2] == hashlib.sha256(salt + SECRET_MAIL.encode()).hexdigest()
 
-    refused = {r[0]: (r[1], r[2]) for r in rows(warehouse, "SELECT primary_key, failed_rule, reason FROM etl_quarantine")}
+    stored = rows(warehouse, "SELECT primary_key, failed_rule, reason FROM etl_quarantine")
+    refused = {r[0]: (r[1], r[2]) for r in stored}
     assert {k: v[0] for k, v in refused.items()} == QUARANTINED
     assert "cursor updated 2999-01-01T00:00:00Z is later than the run's clock" in refused["11"][1]
     assert refused["12"][1].startswith("cast(email): an object")
@@ -150,3 +154,39 @@ def test_replay_opens_the_sealed_personal_fields(people, warehouse):
     salt = os.environ["ETL_PII_SALT"].encode()
     assert rows(warehouse, "SELECT email, signed FROM stg_g__people WHERE id = '16'") == [
         (hashlib.sha256(salt + b"rep.secret@example.com").hexdigest(), datetime(2024, 1, 3).date())]
+
+
+@pytest.mark.postgres
+def test_a_value_postgresql_refuses_names_the_record_key_not_its_content(pg_url):
+    """Past the NUL policy, any value COPY refuses fails the load naming the key and column, no value."""
+    import pyarrow as pa
+    import sqlalchemy as sa
+
+    from etl.load.merge import LoadError, bulk_append
+    from etl.load.warehouse import transaction
+
+    reset_pg(pg_url)
+    with transaction(pg_url) as conn:
+        conn.execute(sa.text("CREATE TABLE t (id TEXT, note TEXT)"))
+    with pytest.raises(LoadError) as err, transaction(pg_url) as conn:
+        bulk_append(conn, "t", pa.table({"id": ["k1", "k2"], "note": ["fine", f"{SECRET_MAIL}\x00"]}), ["id"])
+    assert "COPY into t refused the record with key k2" in str(err.value)
+    assert SECRET_MAIL not in str(err.value)
+    assert rows(pg_url, "SELECT count(*) FROM t") == [(0,)]
+
+
+def test_a_field_newly_mapped_as_personal_leaves_extras(people, warehouse, monkeypatch):
+    """Loaded while unmapped (raw in extras), then mapped with pii: hash: the backfill hashes it into its
+    column and removes the raw value from extras, in the same transaction (the source sends nothing new)."""
+    columns = {k: c for k, c in people.columns.items() if k != "phone"}
+    before = people.model_copy(update={"columns": columns})
+    steps.run_entity(before, steps.RunContext(run_id="g-0", warehouse_url=warehouse))
+    assert SECRET_PHONE in _all_text(warehouse, "stg_g__people")  # an unmapped field, kept as received
+    hashed = {**people.columns, "phone": people.columns["phone"].model_copy(update={"pii": "hash"})}
+    monkeypatch.setitem(SERVED, "results", [])
+    steps.run_entity(people.model_copy(update={"columns": hashed}),
+                     steps.RunContext(run_id="g-1", warehouse_url=warehouse))
+    assert SECRET_PHONE not in _all_text(warehouse, "stg_g__people")
+    salt = os.environ["ETL_PII_SALT"].encode()
+    assert rows(warehouse, "SELECT phone FROM stg_g__people WHERE id = '1'") == [
+        (hashlib.sha256(salt + SECRET_PHONE.encode()).hexdigest(),)]

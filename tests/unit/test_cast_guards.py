@@ -147,15 +147,16 @@ def test_property_a_date_loads_as_the_day_it_writes_or_is_refused(parts):
 
 
 @PROPS
-@given(st.lists(st.tuples(DAY_PARTS, st.integers(0, 25), st.integers(0, 61)), min_size=1, max_size=20))
+@given(st.lists(st.tuples(DAY_PARTS, st.integers(0, 25), st.integers(0, 61), st.integers(0, 62)),
+                min_size=1, max_size=20))
 def test_property_a_local_timestamp_is_the_wall_time_it_writes_or_is_refused(parts):
     zone = ZoneInfo("Europe/Berlin")
-    texts = [f"{d:02d}/{m:02d}/{y:04d} {h:02d}:{mi:02d}" for (y, m, d), h, mi in parts]
-    typed, bad = cast_column(pa.array(texts), Column(type="timestamp", formats=["%d/%m/%Y %H:%M"],
+    texts = [f"{d:02d}/{m:02d}/{y:04d} {h:02d}:{mi:02d}:{sec:02d}" for (y, m, d), h, mi, sec in parts]
+    typed, bad = cast_column(pa.array(texts), Column(type="timestamp", formats=["%d/%m/%Y %H:%M:%S"],
                                                      timezone="Europe/Berlin"))
-    for ((y, m, d), h, mi), value, refused_ in zip(parts, typed.to_pylist(), bad.to_pylist(), strict=True):
+    for ((y, m, d), h, mi, sec), value, refused_ in zip(parts, typed.to_pylist(), bad.to_pylist(), strict=True):
         try:
-            wall = dt.datetime(y, m, d, h, mi)
+            wall = dt.datetime(y, m, d, h, mi, sec)
         except ValueError:
             wall = None
         if refused_:
@@ -173,6 +174,26 @@ NUMBER_TEXT = st.one_of(
     st.from_regex(r"\A[-+]?\d{1,20}(\.\d{0,15})?\Z"),
     st.text(max_size=8),
 )
+
+
+@PROPS
+@given(st.lists(st.tuples(DAY_PARTS, st.integers(0, 23), st.integers(-14 * 60, 14 * 60)), min_size=1, max_size=20))
+def test_property_a_zoned_timestamp_is_the_instant_it_writes_or_is_refused(parts):
+    def offset(minutes: int) -> str:
+        return f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+    texts = [f"{y:04d}-{m:02d}-{d:02d} {h:02d}:30:00{offset(z)}" for (y, m, d), h, z in parts]
+    typed, bad = cast_column(pa.array(texts), Column(type="timestamp", formats=["%Y-%m-%d %H:%M:%S%z"]))
+    for ((y, m, d), h, z), value, refused_ in zip(parts, typed.to_pylist(), bad.to_pylist(), strict=True):
+        try:
+            wall = dt.datetime(y, m, d, h, 30, tzinfo=dt.timezone(dt.timedelta(minutes=z)))
+            instant = wall.astimezone(dt.UTC).replace(tzinfo=None)
+        except (ValueError, OverflowError):
+            instant = None
+        if instant is None or not dt.datetime(1, 1, 1) <= instant <= dt.datetime(9999, 12, 31, 23, 59, 59):
+            assert refused_, texts
+        else:
+            assert not refused_ and value == instant, texts
 
 
 @PROPS

@@ -46,6 +46,15 @@ INVALID_ENTITIES = [
     ("primary_key: [id]\nsource: {path: /x}\ncolumns:\n  id: {derive: {concat: [a], coalesce: [b]}}\n",
      ["orders.yml:4", "derive takes exactly one of"]),
     ("primary_key: [id\nsource: {path: /x}\n", ["orders.yml:", "not valid YAML"]),
+    # a filter value the run could not compare with its column: refused here, not as a bare ArrowInvalid
+    ("primary_key: [id]\nsource: {path: /x}\ncolumns:\n  id: {}\n  n: {type: integer}\n"
+     "filters:\n  - {column: n, op: ge, value: abc}\n",
+     ["orders.yml:7", "filters.0.value", "'abc' cannot be compared with column 'n' (type integer)"]),
+    ("primary_key: [id]\nsource: {path: /x}\ncolumns:\n  id: {}\n  d: {type: date}\n"
+     "filters:\n  - {column: d, op: in, values: [2024-01-01, yesterday]}\n",
+     ["orders.yml:7", "filters.0.values.1", "'yesterday' cannot be compared with column 'd' (type date)"]),
+    ("primary_key: [id]\nsource: {path: /x}\ncolumns:\n  id: {}\n  x: {derive: {function: no_such_fn, args: [id]}}\n",
+     ["orders.yml:5", "columns.x.derive", "derive function 'no_such_fn' is not registered"]),
 ]
 
 
