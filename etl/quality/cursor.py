@@ -3,8 +3,9 @@
 The next run reads only records whose cursor is past the watermark, so a watermark set too far is data
 lost for good: every later change sits below it and is never read again. Three rules keep it honest:
 
-* the watermark is the largest cursor among the rows the load *writes* (valid rows), never among the
-  rows extracted: a quarantined or filtered record does not move it (it is read again next run);
+* the watermark is the largest *believable* cursor the run read: loaded, filtered and quarantined
+  records move it (a quarantined record waits in `etl_quarantine` for a replay, reading it again every
+  run would only quarantine it again), a record whose cursor is not believable does not;
 * a cursor later than the run's own clock plus `incremental.clock_skew_s` (default 300 s; a source's
   clock may run a little ahead of ours) is not a real change time: the record is quarantined under
   rule `cursor_future`, with the value and the bound in the reason, and moves nothing;

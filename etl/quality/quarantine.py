@@ -46,7 +46,7 @@ class Split:
     refused: list[pa.Table]
     table_failures: list[str]
     seconds: float
-    watermark: str | None = None  # the largest cursor among the valid rows (what they vouch for)
+    watermark: str | None = None  # the largest believable cursor of the batch (what the run vouches for)
 
 
 def key_text(table: pa.Table, keys: list[str]) -> pa.Array:
@@ -113,13 +113,25 @@ def split(entity: Entity, suite: dict, mapped: pa.Table, raw: pa.Table, now: dt.
     passed = result.valid
     for spec in entity.quality.checks:  # plug-in row checks (etl.plugins), after the suite
         passed = _plugin_check(spec, passed, raw, entity, refused)
-    watermark = None
     kept = _cursor_values(passed, raw, field)
     valid = protect(passed.drop_columns(list(INTERNAL)), entity)
     if kept is not None:
         valid = valid.append_column(cursor.RANK, cursor.rank(kept, entity)[0])
-        watermark = cursor.newest(kept, entity)
-    return Split(valid, refused, list(result.table_failures), result.seconds, watermark)
+    return Split(valid, refused, list(result.table_failures), result.seconds, _vouched(raw, field, entity, now))
+
+
+def _vouched(raw: pa.Table, field: str | None, entity: Entity, now: dt.datetime | None) -> str | None:
+    """The largest believable cursor of the whole batch: every record read, loaded, quarantined or
+    filtered, moves the watermark (a quarantined record waits in quarantine for replay, it is not read
+    again: re-reading it would quarantine it again every run); only a cursor beyond the run's clock plus
+    the skew (`cursor_future`) does not."""
+    from etl.quality import cursor
+
+    if field is None or field not in raw.column_names:
+        return None
+    values = raw[field].combine_chunks()
+    future = cursor.future_reasons(values, entity, now or dt.datetime.now(dt.UTC))
+    return cursor.newest(values.filter(pc.is_null(future)), entity)
 
 
 def _plugin_check(spec, table: pa.Table, raw: pa.Table, entity: Entity, refused: list) -> pa.Table:

@@ -50,5 +50,5 @@ def test_sync_tasks_emit_openlineage_inputs_and_outputs(airflow_db, tmp_path):
     assert [(d["namespace"], d["name"]) for d in event["inputs"]] == [(f"http://{host}:{port}",
                                                                        "/crm/v3/objects/contacts")]
     assert [(d["namespace"], d["name"]) for d in event["outputs"]] == [(f"duckdb://{warehouse}",
-                                                                        "main.stg_crm__contacts")]
+                                                                        "staging.stg_crm__contacts")]
     assert CRM_TOKEN not in events_file.read_text()  # the connection's secret never reaches lineage
