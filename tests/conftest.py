@@ -16,6 +16,10 @@ _TMP = Path(tempfile.mkdtemp(prefix="etl-tests-"))
 os.environ.setdefault("AIRFLOW_HOME", str(_TMP / "airflow"))
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+# one Fernet key for the test process and every Airflow subprocess it starts: otherwise the first CLI
+# call writes airflow.cfg with a fresh key while this process already runs without one, and asset
+# triggers one side encrypted cannot be read by the other (JSONDecodeError at DAG sync)
+os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", "RHAhlwe7zWN4_j9JBEm4PHrWktdKCs0gzOkfLkbRpc8=")
 os.environ["ETL_DATA_DIR"] = str(_TMP / "var")
 os.environ.setdefault("ETL_PII_SALT", "test-salt")
 os.environ["ETL_WAREHOUSE_URL"] = f"duckdb:///{_TMP / 'default.duckdb'}"
