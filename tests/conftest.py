@@ -86,6 +86,16 @@ def tmp_duckdb_url(tmp_path) -> str:
     return f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
 
 
+@pytest.fixture(params=["duckdb", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def warehouse(request, tmp_duckdb_url) -> str:
+    """An empty warehouse of each kind the product supports: the test runs once on each."""
+    if request.param == "duckdb":
+        return tmp_duckdb_url
+    url = request.getfixturevalue("pg_url")
+    reset_pg(url)
+    return url
+
+
 @pytest.fixture(scope="module")
 def crm_server():
     """A real demo CRM process (small, deterministic), with its connection exported as Airflow would."""

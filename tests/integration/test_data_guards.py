@@ -106,15 +106,6 @@ def people(tmp_path, monkeypatch) -> Iterator:
         yield load_system(maps).entities["people"]
 
 
-@pytest.fixture(params=["duckdb", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def warehouse(request, tmp_duckdb_url) -> str:
-    if request.param == "duckdb":
-        return tmp_duckdb_url
-    url = request.getfixturevalue("pg_url")
-    reset_pg(url)
-    return url
-
-
 def _all_text(url: str, table: str) -> str:
     return json.dumps([list(map(str, r)) for r in rows(url, f"SELECT * FROM {table}")])
 

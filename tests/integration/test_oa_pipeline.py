@@ -19,7 +19,6 @@ from openpyxl import load_workbook
 from demo.oa_files import bad_files, redeliver, write_oa_drop
 from etl.config.loader import load_system, mappings_dir
 from etl.steps import RunContext, extract, load, run_entity, transform, validate
-from tests.conftest import reset_pg
 from tests.helpers.warehouse import assert_invariant, rows, runs
 
 GOOD = ["approvals_1.csv", "purchase_requests_1_1.json", "purchase_requests_1_2.json",
@@ -37,15 +36,6 @@ REASONS = {  # what each unreadable file's reason file must say
 def landing(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("ETL_DATA_DIR", str(tmp_path / "var"))
     return tmp_path / "var" / "oa" / "landing"  # mappings/oa: landing oa/landing under ETL_DATA_DIR
-
-
-@pytest.fixture(params=["duckdb", "postgres"])
-def warehouse(request, tmp_duckdb_url) -> str:
-    if request.param == "duckdb":
-        return tmp_duckdb_url
-    url = request.getfixturevalue("pg_url")
-    reset_pg(url)
-    return url
 
 
 def entities() -> dict:

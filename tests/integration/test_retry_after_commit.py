@@ -4,22 +4,10 @@ InvariantError claiming nothing was committed. For every step, in any task shape
 
 from __future__ import annotations
 
-import pytest
-
 from etl import steps
 from etl.config.loader import load_system, mappings_dir
 from etl.load import audit
-from tests.conftest import reset_pg
 from tests.helpers.warehouse import assert_invariant, rows, runs
-
-
-@pytest.fixture(params=["duckdb", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def warehouse(request, tmp_duckdb_url) -> str:
-    if request.param == "duckdb":
-        return tmp_duckdb_url
-    url = request.getfixturevalue("pg_url")
-    reset_pg(url)
-    return url
 
 
 def test_every_step_retried_after_the_commit_leaves_the_audit_row_true(crm_server, warehouse):
