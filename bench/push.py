@@ -6,6 +6,11 @@
    POST, no rate limit) by the product (`etl.push.run.push`: select, map, diff, deliver, state, audit),
    against a bare loop that POSTs the same payloads in the same batches with one requests.Session and
    does nothing else. Each against its own fresh OA process (in memory); rows/s of both and the ratio.
+   Both send one request at a time (the product's own work runs beside its request in flight, but it
+   never has two requests out). The product is timed as it runs in an Airflow worker, with Airflow
+   already imported; that one-off import is measured apart (`airflow_import_s`). CPU seconds of this
+   process and of the OA server are reported beside the wall times: the machine is often shared, and
+   `--rounds N` alternates bare loop and product N times and keeps the median of each.
 2. Diff: `--diff-rows` rows with push state for all of them, 1% changed in the warehouse; the seconds of
    the plan phase (read in Arrow batches, map, hash, stage, SQL join against etl_push_state), and of the
    join alone. DuckDB warehouse.
@@ -85,29 +90,66 @@ def bare_loop(base: str, table: pa.Table) -> float:
     return time.perf_counter() - started
 
 
-def delivery(n: int) -> dict:
+def server_cpu_s(process) -> float:
+    """CPU seconds the demo server process has used so far (Linux /proc; 0.0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def one_round(n: int, table: pa.Table, url: str, number: int) -> dict:
     from demo.process import start_demo_server
     from etl.push.run import push
 
-    table = people(n)
-    url = f"duckdb:///{WORK / 'delivery.duckdb'}"
-    load_table(url, table)
     with start_demo_server("oa", token=TOKEN) as srv:
+        cpu = time.process_time()
         bare_s = bare_loop(srv.url, table)
-    log(f"bare loop: {n:,} records in {bare_s:.2f}s ({n / bare_s:,.0f} rows/s)")
+        bare_cpu, bare_srv = time.process_time() - cpu, server_cpu_s(srv.process)
+    log(f"bare loop: {n:,} records in {bare_s:.2f}s ({n / bare_s:,.0f} rows/s), CPU {bare_cpu:.2f}s "
+        f"(server {bare_srv:.2f}s)")
     with start_demo_server("oa", token=TOKEN) as srv:
         os.environ["AIRFLOW_CONN_BENCH_OA"] = f"http://:{TOKEN}@{srv.url.removeprefix('http://')}"
+        srv_before, cpu = server_cpu_s(srv.process), time.process_time()
         started = time.perf_counter()
-        result = push(sync_spec(), "bench-delivery", url)
+        result = push(sync_spec(), f"bench-delivery-{number}", url)
         product_s = time.perf_counter() - started
+        product_cpu, product_srv = time.process_time() - cpu, server_cpu_s(srv.process) - srv_before
         assert result.counts["created"] == n, result.counts
         held = srv.admin("/_admin/writes")["records_written"]
         assert held == n
-    log(f"product: {n:,} records in {product_s:.2f}s ({n / product_s:,.0f} rows/s)")
-    return {"records": n, "batch_size": BATCH, "bare_loop_s": round(bare_s, 2), "product_s": round(product_s, 2),
+    log(f"product: {n:,} records in {product_s:.2f}s ({n / product_s:,.0f} rows/s), CPU {product_cpu:.2f}s "
+        f"(server {product_srv:.2f}s)")
+    return {"bare_s": bare_s, "product_s": product_s, "bare_cpu_s": bare_cpu, "product_cpu_s": product_cpu,
+            "bare_server_cpu_s": bare_srv, "product_server_cpu_s": product_srv}
+
+
+def delivery(n: int, rounds: int = 1) -> dict:
+    import statistics
+
+    started = time.perf_counter()
+    import airflow.sdk  # noqa: F401 - a push runs in an Airflow worker, where this is already done
+
+    airflow_s = time.perf_counter() - started
+    table = people(n)
+    load = os.getloadavg()[0]
+    measured = []
+    for number in range(rounds):
+        url = f"duckdb:///{WORK / f'delivery-{number}.duckdb'}"  # push state starts empty each round
+        load_table(url, table)
+        measured.append(one_round(n, table, url, number))
+    med = {k: statistics.median(m[k] for m in measured) for k in measured[0]}
+    bare_s, product_s = med["bare_s"], med["product_s"]
+    return {"records": n, "batch_size": BATCH, "concurrency": "one request in flight, both",
+            "rounds": rounds, "load_avg_1m": [round(load, 1), round(os.getloadavg()[0], 1)],
+            "airflow_import_s": round(airflow_s, 2), "bare_loop_s": round(bare_s, 2), "product_s": round(product_s, 2),
             "bare_rows_per_s": round(n / bare_s), "product_rows_per_s": round(n / product_s),
             "product_vs_bare": round(bare_s / product_s, 3),
-            "overhead_us_per_record": round((product_s - bare_s) / n * 1e6, 1)}
+            "overhead_us_per_record": round((product_s - bare_s) / n * 1e6, 1),
+            **{k: round(v, 2) for k, v in med.items() if "cpu" in k},
+            "product_cpu_us_per_record": round((med["product_cpu_s"] - med["bare_cpu_s"]) / n * 1e6, 1),
+            "all_rounds": [{k: round(v, 2) for k, v in m.items()} for m in measured]}
 
 
 def diff(n: int) -> dict:
@@ -167,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--diff-rows", type=int, default=1_000_000)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "latest.json"))
+    parser.add_argument("--rounds", type=int, default=1, help="alternate bare loop and product this many times")
     parser.add_argument("--only", choices=("delivery", "diff"), help="measure one part, keep the other's figures")
     args = parser.parse_args(argv)
     shutil.rmtree(WORK, ignore_errors=True)
@@ -177,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     figures = (json.loads(out.read_text()).get("push", {}) if out.exists() else {})
     figures["generated_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     if args.only != "diff":
-        figures["delivery"] = delivery(args.records)
+        figures["delivery"] = delivery(args.records, args.rounds)
     if args.only != "delivery":
         figures["diff"] = diff(args.diff_rows)
     merge_into(out, "push", figures)

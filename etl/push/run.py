@@ -195,13 +195,16 @@ class _Checkpoints:
         self.sync, self.run_id, self.url = sync, run_id, url
         self.recs: list[Record] = []
         self.hashes: dict = {}
+        self.part_hashes: dict | None = None
         self.outcomes: list[Outcome] = []
         self.pre: list[tuple] = []
         self.last = time.monotonic()
 
     def add(self, recs: list[Record], hashes: dict, outcomes: list[Outcome], pre: list[tuple]) -> None:
         self.recs += recs
-        self.hashes.update({r.key: hashes[r.key] for r in recs if r.key in hashes})
+        if hashes and hashes is not self.part_hashes:  # one dict per part, shared by its chunks
+            self.hashes.update(hashes)
+            self.part_hashes = hashes
         self.outcomes += outcomes
         self.pre += pre
         if time.monotonic() - self.last >= COMMIT_EVERY_S:
@@ -211,36 +214,81 @@ class _Checkpoints:
         if self.recs or self.outcomes or self.pre:
             _commit(self.sync, self.run_id, self.url, self.recs, self.hashes, self.outcomes, self.pre)
         self.recs, self.hashes, self.outcomes, self.pre = [], {}, [], []
+        self.part_hashes = None
         self.last = time.monotonic()
+
+
+class _OneInFlight:
+    """Target calls on one worker thread, one call in flight at a time (the target sees exactly the
+    sequential requests it saw before), while this thread reads the next records and checks and commits
+    the outcomes of the previous call: the product's own work hides behind the target's answer time.
+    A call's outcomes still commit only after it returned and was checked; a failed call stops the run
+    before another is sent."""
+
+    def __init__(self, done: _Checkpoints) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.done = done
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="etl-push-target")
+        self.pending: tuple | None = None
+
+    def submit(self, call, chunk: list[Record], hashes: dict, deferred: bool = False) -> None:
+        previous = self._wait()  # raises the previous call's error: nothing more is sent
+        self.pending = (self.pool.submit(call, chunk), chunk, hashes, deferred)
+        if previous is not None:
+            self._settle(*previous)
+
+    def drain(self) -> None:
+        previous = self._wait()
+        if previous is not None:
+            self._settle(*previous)
+
+    def _wait(self):
+        if self.pending is None:
+            return None
+        future, chunk, hashes, deferred = self.pending
+        self.pending = None
+        return future.result(), chunk, hashes, deferred
+
+    def _settle(self, outcomes: list[Outcome], chunk: list[Record], hashes: dict, deferred: bool) -> None:
+        check_outcomes(chunk, outcomes, deferred=deferred)
+        self.done.add(chunk, hashes, outcomes, [])
+
+    def close(self) -> None:
+        """After a failure: let the call in flight end (its outcomes are not committed: the next run sends
+        those records again by external id), so the target is never closed under a running call."""
+        if self.pending is not None:
+            self.pending[0].exception()
+            self.pending = None
+        self.pool.shutdown(wait=True)
 
 
 def _deliver(sync: Sync, run_id: str, url, target, folder, plan) -> None:
     only_existing, size = sync.mode == "update", chunk_size(sync)
     done = _Checkpoints(sync, run_id, url)
+    calls = _OneInFlight(done)
+    deferred = sync.target.kind == "file"
     try:
         for recs, hashes, pre in _records(sync, folder, plan):
             done.add([], {}, [], pre)
             for start in range(0, len(recs), size):
-                chunk = recs[start:start + size]
-                outcomes = target.write(chunk, only_existing)
-                check_outcomes(chunk, outcomes, deferred=sync.target.kind == "file")
-                done.add(chunk, hashes, outcomes, [])
-        if sync.target.kind == "file":
+                calls.submit(lambda chunk: target.write(chunk, only_existing), recs[start:start + size], hashes,
+                             deferred)
+        calls.drain()
+        if deferred:
             all_recs, all_hashes = [], {}
             for recs, hashes, _ in _records(sync, folder, plan):
                 all_recs += recs
                 all_hashes.update(hashes)
-            outcomes = target.finish()
-            check_outcomes(all_recs, outcomes)
-            done.add(all_recs, all_hashes, outcomes, [])
+            calls.submit(lambda _: target.finish(), all_recs, all_hashes)
+            calls.drain()
         dels = [Record(k, {}, "update", t) for k, t in zip(plan.deletes["key"].to_pylist(),
                                                             plan.deletes["target_id"].to_pylist(), strict=True)]
         for start in range(0, len(dels), size):
-            chunk = dels[start:start + size]
-            outcomes = target.delete(chunk)
-            check_outcomes(chunk, outcomes)
-            done.add(chunk, {}, outcomes, [])
+            calls.submit(target.delete, dels[start:start + size], {})
+        calls.drain()
     finally:
+        calls.close()
         done.flush()  # what the target accepted before a failure keeps its state
 
 

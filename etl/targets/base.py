@@ -12,23 +12,20 @@ Targets never touch the warehouse.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 Action = Literal["create", "update"]
 Status = Literal["created", "updated", "deleted", "rejected"]
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):  # immutable like a frozen dataclass, five times cheaper to make (one per record)
     key: str  # the sync key's text form (external id)
     payload: dict[str, Any]
     action: Action  # what the diff expects: no state yet -> create, state with another hash -> update
     target_id: str | None = None  # the target's id, from push state, when known
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     key: str
     status: Status
     target_id: str | None = None
