@@ -86,6 +86,25 @@ def tmp_duckdb_url(tmp_path) -> str:
     return f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
 
 
+@pytest.fixture
+def mappings_copy(tmp_path, monkeypatch) -> Path:
+    """A private copy of the project's mappings, made current through ETL_MAPPINGS_DIR, for tests that
+    add, break or remove system folders."""
+    import shutil
+
+    root = tmp_path / "mappings"
+    shutil.copytree(ROOT / "mappings", root)
+    monkeypatch.setenv("ETL_MAPPINGS_DIR", str(root))
+    return root
+
+
+def project_dagbag():
+    """The project's DAG folder parsed as the dag-processor does (with whatever ETL_MAPPINGS_DIR says)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(ROOT / "dags"))
+
+
 @pytest.fixture(params=["duckdb", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def warehouse(request, tmp_duckdb_url) -> str:
     """An empty warehouse of each kind the product supports: the test runs once on each."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-Action = Literal["create", "update"]
+Action = Literal["create", "update", "delete"]  # delete: a mirror removal (delete or deactivate)
 Status = Literal["created", "updated", "deleted", "rejected"]
 
 

@@ -9,7 +9,7 @@ import contextlib
 import pytest
 
 from demo import sources
-from tests.conftest import ROOT, reset_pg
+from tests.conftest import project_dagbag, reset_pg
 from tests.helpers.warehouse import assert_invariant, rows, runs
 
 pytestmark = pytest.mark.airflow
@@ -33,9 +33,7 @@ def airflow_db():
 
 
 def _dags() -> dict:
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    bag = project_dagbag()
     assert not bag.import_errors, bag.import_errors
     return bag.dags
 

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tests.conftest import CRM_TOKEN, ROOT
+from tests.conftest import CRM_TOKEN, project_dagbag
 from tests.helpers.warehouse import assert_invariant, expected_quarantine, quarantined_ids, rows, runs
 
 pytestmark = pytest.mark.airflow
@@ -20,9 +20,7 @@ def airflow_db():
 
 
 def _dag(dag_id: str):
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    bag = project_dagbag()
     assert not bag.import_errors, bag.import_errors
     return bag.dags[dag_id]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import CRM_TOKEN, ROOT
+from tests.conftest import CRM_TOKEN, project_dagbag
 from tests.helpers.receivers import webhook_receiver
 
 pytestmark = pytest.mark.airflow
@@ -19,9 +19,7 @@ def airflow_db():
 
 
 def _dag(dag_id: str):
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    bag = project_dagbag()
     assert not bag.import_errors, bag.import_errors
     return bag.dags[dag_id]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import project_dagbag
 from tests.helpers.push import execute, oa_server, put_table, target_records, writes
 from tests.helpers.warehouse import rows
 from tests.integration.test_push_rest import COMPANY_TYPES, companies
@@ -21,12 +21,10 @@ def airflow_db():
 
 
 def test_push_dag_dry_run_then_push_then_change_then_idle(airflow_db, tmp_path, monkeypatch):
-    from airflow.dag_processing.dagbag import DagBag
-
     url = f"duckdb:///{tmp_path / 'push.duckdb'}"
     monkeypatch.setenv("ETL_WAREHOUSE_URL", url)
     put_table(url, "stg_crm__companies", companies(), COMPANY_TYPES)
-    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    bag = project_dagbag()
     assert not bag.import_errors, bag.import_errors
     dag = bag.dags["push_crm_customers"]
     assert dag.max_active_runs == 1 and "push" in dag.tags

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import project_dagbag
 from tests.helpers.http_server import Reply, serve
 from tests.helpers.warehouse import rows
 
@@ -33,8 +33,6 @@ def airflow_db():
 
 def test_a_token_echoed_by_the_source_reaches_no_airflow_log_or_xcom(airflow_db, tmp_path, monkeypatch, capfd,
                                                                     caplog):
-    from airflow.dag_processing.dagbag import DagBag
-
     folder = tmp_path / "mappings" / "leak"
     folder.mkdir(parents=True)
     (folder / "_system.yml").write_text("system: leak\n")
@@ -56,7 +54,7 @@ def test_a_token_echoed_by_the_source_reaches_no_airflow_log_or_xcom(airflow_db,
 
     with serve(app) as server:
         monkeypatch.setenv("AIRFLOW_CONN_LEAK_API", f"http://:{TOKEN}@{server.url.removeprefix('http://')}")
-        dag = DagBag(dag_folder=str(ROOT / "dags")).dags["leak_sync"]
+        dag = project_dagbag().dags["leak_sync"]
         first = dag.test()
         second = dag.test()
     assert first.state == "success" and second.state == "failed"

@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import sys
 
-import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import ROOT
@@ -20,14 +19,6 @@ def etl(*args: str, input: str | None = None):
     from etl.cli import app
 
     return runner.invoke(app, list(args), input=input)
-
-
-@pytest.fixture
-def mappings_copy(tmp_path, monkeypatch):
-    root = tmp_path / "mappings"
-    shutil.copytree(ROOT / "mappings", root)
-    monkeypatch.setenv("ETL_MAPPINGS_DIR", str(root))
-    return root
 
 
 def test_console_script_help_and_usage_errors():

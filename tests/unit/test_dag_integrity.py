@@ -7,14 +7,12 @@ import shutil
 import pytest
 
 from etl.config.loader import load_all
-from tests.conftest import ROOT
+from tests.conftest import ROOT, project_dagbag
 
 
 @pytest.fixture(scope="module")
 def dagbag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag(dag_folder=str(ROOT / "dags"))
+    return project_dagbag()
 
 
 def test_no_import_errors(dagbag):
@@ -67,19 +65,9 @@ def test_a_windowed_sql_source_gets_runs_with_real_data_intervals(dagbag, tmp_pa
     assert type(dagbag.dags["erp_sync"].timetable).__name__ == "CronTriggerTimetable"  # watermark-driven
 
 
-@pytest.fixture
-def mappings_copy(tmp_path, monkeypatch):
-    root = tmp_path / "mappings"
-    shutil.copytree(ROOT / "mappings", root)
-    monkeypatch.setenv("ETL_MAPPINGS_DIR", str(root))
-    return root
-
-
 def test_a_copied_system_folder_is_a_dag_with_no_python(mappings_copy):
-    from airflow.dag_processing.dagbag import DagBag
-
     shutil.copytree(ROOT / "presets" / "pipedrive", mappings_copy / "pipedrive")
-    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    bag = project_dagbag()
     assert bag.import_errors == {}
     dag = bag.dags["pipedrive_sync"]
     assert {"deals", "users", "summary"} <= {t.task_id for t in dag.tasks}
@@ -89,11 +77,10 @@ def test_a_copied_system_folder_is_a_dag_with_no_python(mappings_copy):
 
 
 def test_a_folder_whose_system_name_differs_gets_a_dag_that_says_so(mappings_copy):
-    from airflow.dag_processing.dagbag import DagBag
     from airflow.sdk.exceptions import AirflowFailException
 
     shutil.copytree(ROOT / "presets" / "zoho", mappings_copy / "zoho_eu")
-    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    bag = project_dagbag()
     assert bag.import_errors == {}
     broken = bag.dags["zoho_eu_sync"]
     assert [t.task_id for t in broken.tasks] == ["config"]

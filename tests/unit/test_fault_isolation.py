@@ -3,37 +3,27 @@ with the file:line error, and every other DAG (warehouse_models included) is unt
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import project_dagbag
 
 
 @pytest.fixture
-def broken_mappings(tmp_path, monkeypatch):
-    root = tmp_path / "mappings"
-    shutil.copytree(ROOT / "mappings", root)
+def broken_mappings(mappings_copy):
+    root = mappings_copy
     path = root / "crm" / "contacts.yml"
     lines = path.read_text().splitlines()
     index = next(i for i, line in enumerate(lines) if line.strip().startswith("primary_key"))
     lines[index] = lines[index].replace("primary_key", "primary_kee")  # the typo of the issue report
     path.write_text("\n".join(lines) + "\n")
-    monkeypatch.setenv("ETL_MAPPINGS_DIR", str(root))
     return root, index + 1
-
-
-def _dagbag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag(dag_folder=str(ROOT / "dags"))
 
 
 def test_a_broken_entity_file_disables_only_that_entity(broken_mappings):
     from airflow.sdk.exceptions import AirflowFailException
 
     root, line = broken_mappings
-    bag = _dagbag()
+    bag = project_dagbag()
     assert bag.import_errors == {}
     healthy = _dagbag_ids_without_override()
     assert set(bag.dag_ids) == healthy  # every DAG still there, warehouse_models included
@@ -55,7 +45,7 @@ def _dagbag_ids_without_override() -> set[str]:
 
     saved = os.environ.pop("ETL_MAPPINGS_DIR")
     try:
-        return set(_dagbag().dag_ids)
+        return set(project_dagbag().dag_ids)
     finally:
         os.environ["ETL_MAPPINGS_DIR"] = saved
 
@@ -77,7 +67,7 @@ def test_a_broken_system_file_keeps_its_dag_with_one_failing_task(broken_mapping
 
     root, _ = broken_mappings
     (root / "hr" / "_system.yml").write_text("schedule: {cronn: '0 * * * *'}\n")
-    bag = _dagbag()
+    bag = project_dagbag()
     assert bag.import_errors == {}
     hr = bag.dags["hr_sync"]
     assert [t.task_id for t in hr.tasks] == ["config"]

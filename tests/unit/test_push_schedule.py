@@ -12,11 +12,9 @@ from etl.config.outbound import load_syncs
 
 @pytest.fixture(scope="module")
 def dags():
-    from airflow.dag_processing.dagbag import DagBag
+    from tests.conftest import project_dagbag
 
-    from tests.conftest import ROOT
-
-    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    bag = project_dagbag()
     assert not bag.import_errors, bag.import_errors
     return bag.dags
 
