@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -26,7 +26,7 @@ from etl.sources.base import ExtractStats
 from etl.sources.connections import ConnectionInfo
 from etl.sources.http import HttpClient, HttpError
 from etl.sources.pagination import Bounds, iter_pages, make_paginator
-from etl.sources.records import CursorTracker, get_path, sort_key, to_table
+from etl.sources.records import CursorTracker, get_path, to_table, try_sort_key
 from etl.sources.templating import render
 from etl.state import EPOCH, format_moment, parse_moment, watermark_moment, watermark_param
 
@@ -105,11 +105,15 @@ class _Resume:
     The restarted query asks for cursor >= that value (write the filter with >=, and sort by the
     cursor), so records sharing it arrive again; those already sent are dropped by their exact JSON,
     so a record changed in between (new cursor, new content) still comes through: no loss, no duplicate.
+    Only a believable cursor can become the restart point: one that is not a time, or lies beyond the
+    run's clock plus `incremental.clock_skew_s`, would restart the query past every record not yet read
+    (the quality step quarantines such a record; here it is passed on and ignored).
     """
 
     def __init__(self, cfg: RestSource) -> None:
         assert cfg.restart_on is not None and cfg.incremental is not None
         self.rule, self.field = cfg.restart_on, cfg.incremental.cursor_field
+        self.latest = datetime.now(UTC) + timedelta(seconds=cfg.incremental.clock_skew_s)
         self.key: tuple[int, Any] | None = None
         self.text: str | None = None
         self.seen: set[bytes] = set()
@@ -134,7 +138,11 @@ class _Resume:
             if value is None:
                 out.append(record)
                 continue
-            key, fp = sort_key(str(value)), orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
+            key = self._believable(str(value))
+            if key is None:
+                out.append(record)
+                continue
+            fp = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
             if self.restarts and key == self.key and fp in self.seen:
                 continue  # sent before the restart
             if self.key is None or key > self.key:
@@ -143,6 +151,16 @@ class _Resume:
                 self.seen.add(fp)
             out.append(record)
         return out
+
+
+    def _believable(self, text: str) -> tuple[int, Any] | None:
+        key = try_sort_key(text)
+        if key is None:
+            return None
+        try:
+            return key if parse_moment(text) <= self.latest else None
+        except (ValueError, OverflowError):
+            return None
 
 
 def _moments(cfg: RestSource, watermark: str | None,

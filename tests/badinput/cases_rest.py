@@ -22,6 +22,11 @@ def _forever_full(request) -> Reply:
     return Reply(200, {"results": [rec(n)], "next": str(n + 1)})
 
 
+
+def _watermark_at_most(out, day: str) -> None:
+    assert out.watermark is not None and out.watermark[:10] <= day, out.watermark
+
+
 class _Flaky:
     """The first request gets `first`, later ones the page."""
 
@@ -34,6 +39,13 @@ class _Flaky:
 
 
 CASES = [
+    # --- cursor values that are not a believable change time: the record waits in quarantine, the
+    # watermark does not move past the good records, the walk goes on
+    Case("cursor value not a time", R, "quarantined", pages([rec(1), rec(2, updated_at="not a time")], [rec(3)]),
+         bad_ids=("r2",), warehouses=("duckdb", "postgresql")),
+    Case("cursor value far in the future", R, "quarantined",
+         pages([rec(1), rec(2, updated_at="2999-01-01T00:00:00Z")], [rec(3)]), rule="cursor_future",
+         bad_ids=("r2",), check=lambda out: _watermark_at_most(out, "2024-01-04")),
     # --- walks that end or skip: loud failure, nothing committed (issue 9, defect 3)
     Case("records under another key", R, "failed", pages([rec(1)], [rec(2)], key="items"), error="records_path",
          warehouses=("duckdb", "postgresql")),
