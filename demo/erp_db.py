@@ -20,7 +20,8 @@ module adds it, all deterministic from `seed`:
 - `sales_orders`, the ERP's order intake that the CRM's won deals are pushed into (outbound sync):
   the ERP's own `order_no` (an identity), `crm_deal_id` UNIQUE, `order_date` as the ERP writes dates
   (YYYYMMDD text), `amount_minor` in integer cents, `currency` the ERP's own (USD), and CHECK
-  constraints that refuse what the ERP would refuse (a non-positive amount, a malformed date);
+  constraints that refuse what the ERP would refuse (a non-positive amount, a malformed date), and a
+  `status` (open/cancelled): an ERP cancels an order rather than deleting it (mirror `deactivate`);
 - dates moved into the CRM's period and the sales team made HR's (demo/company.py), FX rates for
   that whole period, so every deal and order converts at the day's rate.
 
@@ -115,7 +116,8 @@ SALES_ORDERS_COLUMNS = f"""
     amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
     currency CHAR(3) NOT NULL CHECK (currency = '{ERP_CURRENCY}'),
     source_amount NUMERIC(18, 2),
-    source_currency CHAR(3))"""
+    source_currency CHAR(3),
+    status VARCHAR(10) NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'cancelled')))"""
 
 
 def sales_orders_ddl(dialect: str) -> str:

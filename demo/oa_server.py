@@ -41,6 +41,8 @@ SCHEMAS = {
         "last_name": Rule(required=True, max_length=80),
         "country_code": Rule(pattern=r"[A-Z]{2}"),
         "language": Rule(max_length=10),
+        # a member who leaves the audience can be kept, unsubscribed (a mirror sync's `deactivate`)
+        "subscribed": Rule(type="boolean"),
     },
 }
 

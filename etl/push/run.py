@@ -27,19 +27,17 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl import runfiles, staging, state
+from etl import runfiles, staging
 from etl.config.outbound import Sync
 from etl.load import push_audit as ps
 from etl.load.warehouse import transaction
 from etl.push import diff as diffing
+from etl.push.commit import Checkpoints, protect_payload, removal_verb, scrub
+from etl.push.inflight import OneInFlight
 from etl.push.select import KEY, REASON, map_selection, read_batches
-from etl.targets.base import Outcome, Record, check_outcomes
-from etl.transform.pii import mask_values
+from etl.targets.base import Record
 
 log = logging.getLogger("etl.push")
-
-
-COMMIT_EVERY_S = 2.0  # push state checkpoints: at most this many seconds of accepted records uncommitted
 
 
 def chunk_size(sync: Sync) -> int:
@@ -65,27 +63,6 @@ class PushResult:
 
 def _folder(sync: Sync, run_id: str):
     return runfiles.entity_dir(sync.dag_id, run_id, "plan")
-
-
-def mask(value) -> str:
-    """'jane.doe@x.com' -> 'j***@x.com', 'Jane' -> 'J***': enough to recognise, too little to harvest."""
-    text = str(value)
-    return mask_values(pa.array([text]))[0].as_py() if "@" in text else text[:1] + "***"
-
-
-def protect_payload(sync: Sync, payload: dict) -> str:
-    """The payload as stored with a reject or shown by a dry run: `pii_fields` masked."""
-    shown = {k: (mask(v) if k in sync.pii_fields and v is not None else v) for k, v in payload.items()}
-    return orjson.dumps(shown, default=str).decode()
-
-
-def scrub(sync: Sync, reason: str, payload: dict) -> str:
-    """A target may echo a value in its message: personal values never reach the rejects table."""
-    for name in sync.pii_fields:
-        value = payload.get(name)
-        if value is not None and len(str(value)) > 2:
-            reason = reason.replace(str(value), "***")
-    return reason
 
 
 def _plan(sync: Sync, run_id: str, url: str | None, dry_run: bool):
@@ -160,113 +137,11 @@ def _records(sync: Sync, folder, plan: diffing.Diff):
         yield recs, dict(zip(mine["key"].to_pylist(), hashes, strict=True)), pre
 
 
-def _commit(sync: Sync, run_id: str, url, recs: list[Record], hashes: dict, outcomes: list[Outcome],
-            pre: list[tuple]) -> dict[str, int]:
-    payloads = {r.key: r.payload for r in recs}
-    counts = {"created": 0, "updated": 0, "deleted": 0, "rejected": len(pre)}
-    accepted, forgotten, rejects, refused = [], [], [], []
-    for o in outcomes:
-        counts[o.status] += 1
-        if o.status in ("created", "updated"):
-            accepted.append((o.key, hashes[o.key], o.target_id))
-        elif o.status == "deleted":
-            forgotten.append(o.key)
-        else:
-            p = payloads.get(o.key, {})
-            why = scrub(sync, o.reason or "rejected", p)
-            rejects.append((o.key, why, protect_payload(sync, p)))
-            refused.append((o.key, hashes[o.key], why))
-    rejects += [(k, scrub(sync, r, p), protect_payload(sync, p)) for k, r, p in pre]
-    with transaction(url) as conn:
-        state.accept_pushed(conn, sync.sync, run_id, accepted)
-        state.refuse_pushed(conn, sync.sync, refused)
-        state.forget_pushed(conn, sync.sync, forgotten)
-        ps.reject(conn, run_id, sync.sync, rejects)
-        ps.add_counts(conn, run_id, sync.sync, counts)
-    return counts
-
-
-class _Checkpoints:
-    """Commits checked chunks at most every `COMMIT_EVERY_S` seconds (and at the end): opening the
-    warehouse per chunk cost more than the HTTP call on DuckDB, and a crash resends at most those
-    seconds' worth of records, which the external-id writes make harmless."""
-
-    def __init__(self, sync: Sync, run_id: str, url) -> None:
-        self.sync, self.run_id, self.url = sync, run_id, url
-        self.recs: list[Record] = []
-        self.hashes: dict = {}
-        self.part_hashes: dict | None = None
-        self.outcomes: list[Outcome] = []
-        self.pre: list[tuple] = []
-        self.last = time.monotonic()
-
-    def add(self, recs: list[Record], hashes: dict, outcomes: list[Outcome], pre: list[tuple]) -> None:
-        self.recs += recs
-        if hashes and hashes is not self.part_hashes:  # one dict per part, shared by its chunks
-            self.hashes.update(hashes)
-            self.part_hashes = hashes
-        self.outcomes += outcomes
-        self.pre += pre
-        if time.monotonic() - self.last >= COMMIT_EVERY_S:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.recs or self.outcomes or self.pre:
-            _commit(self.sync, self.run_id, self.url, self.recs, self.hashes, self.outcomes, self.pre)
-        self.recs, self.hashes, self.outcomes, self.pre = [], {}, [], []
-        self.part_hashes = None
-        self.last = time.monotonic()
-
-
-class _OneInFlight:
-    """Target calls on one worker thread, one call in flight at a time (the target sees exactly the
-    sequential requests it saw before), while this thread reads the next records and checks and commits
-    the outcomes of the previous call: the product's own work hides behind the target's answer time.
-    A call's outcomes still commit only after it returned and was checked; a failed call stops the run
-    before another is sent."""
-
-    def __init__(self, done: _Checkpoints) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        self.done = done
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="etl-push-target")
-        self.pending: tuple | None = None
-
-    def submit(self, call, chunk: list[Record], hashes: dict, deferred: bool = False) -> None:
-        previous = self._wait()  # raises the previous call's error: nothing more is sent
-        self.pending = (self.pool.submit(call, chunk), chunk, hashes, deferred)
-        if previous is not None:
-            self._settle(*previous)
-
-    def drain(self) -> None:
-        previous = self._wait()
-        if previous is not None:
-            self._settle(*previous)
-
-    def _wait(self):
-        if self.pending is None:
-            return None
-        future, chunk, hashes, deferred = self.pending
-        self.pending = None
-        return future.result(), chunk, hashes, deferred
-
-    def _settle(self, outcomes: list[Outcome], chunk: list[Record], hashes: dict, deferred: bool) -> None:
-        check_outcomes(chunk, outcomes, deferred=deferred)
-        self.done.add(chunk, hashes, outcomes, [])
-
-    def close(self) -> None:
-        """After a failure: let the call in flight end (its outcomes are not committed: the next run sends
-        those records again by external id), so the target is never closed under a running call."""
-        if self.pending is not None:
-            self.pending[0].exception()
-            self.pending = None
-        self.pool.shutdown(wait=True)
-
-
-def _deliver(sync: Sync, run_id: str, url, target, folder, plan) -> None:
+def _deliver(sync: Sync, run_id: str, url, target, folder, plan) -> int:
+    """Send the plan; returns how many removals (mirror) the target refused."""
     only_existing, size = sync.mode == "update", chunk_size(sync)
-    done = _Checkpoints(sync, run_id, url)
-    calls = _OneInFlight(done)
+    done = Checkpoints(sync, run_id, url)
+    calls = OneInFlight(done)
     deferred = sync.target.kind == "file"
     try:
         for recs, hashes, pre in _records(sync, folder, plan):
@@ -282,7 +157,7 @@ def _deliver(sync: Sync, run_id: str, url, target, folder, plan) -> None:
                 all_hashes.update(hashes)
             calls.submit(lambda _: target.finish(), all_recs, all_hashes)
             calls.drain()
-        dels = [Record(k, {}, "update", t) for k, t in zip(plan.deletes["key"].to_pylist(),
+        dels = [Record(k, {}, "delete", t) for k, t in zip(plan.deletes["key"].to_pylist(),
                                                             plan.deletes["target_id"].to_pylist(), strict=True)]
         for start in range(0, len(dels), size):
             calls.submit(target.delete, dels[start:start + size], {})
@@ -290,9 +165,10 @@ def _deliver(sync: Sync, run_id: str, url, target, folder, plan) -> None:
     finally:
         calls.close()
         done.flush()  # what the target accepted before a failure keeps its state
+    return done.refused_removals
 
 
-def _account(sync: Sync, run_id: str, url, requests: int, seconds: float) -> PushResult:
+def _account(sync: Sync, run_id: str, url, requests: int, seconds: float, refused_removals: int = 0) -> PushResult:
     with transaction(url) as conn:
         counts = ps.run_counts(conn, run_id, sync.sync)
         accounted = counts["created"] + counts["updated"] + counts["unchanged"] + counts["rejected"]
@@ -308,6 +184,10 @@ def _account(sync: Sync, run_id: str, url, requests: int, seconds: float) -> Pus
             error = (f"{sync.sync}: {counts['rejected']} of {selected} selected records ({share:.0%}) are rejected, "
                      f"above max_reject_share {sync.quality.max_reject_share:.0%}; see etl_push_rejects for run "
                      f"{run_id}")
+        if not error and refused_removals:  # mirror's promise not kept: the run must not read as success
+            noun = "deactivation" if removal_verb(sync) == "deactivate" else "deletion"
+            error = (f"{sync.sync}: {refused_removals} {noun}(s) refused by the target, see etl_push_rejects for "
+                     f"run {run_id}; their state is kept, so the next run tries again")
         ps.finish_run(conn, run_id, sync.sync, "failed" if error else "success", requests, seconds, error)
     return PushResult(sync.sync, run_id, "failed" if error else "success", counts, requests, error=error)
 
@@ -356,8 +236,8 @@ def push(sync: Sync, run_id: str, url: str | None = None) -> PushResult:
         if sync.mode == "mirror":
             _guard(sync, plan)
         target = open_target(sync, run_id)
-        _deliver(sync, run_id, url, target, folder, plan)
-        result = _account(sync, run_id, url, target.requests, time.monotonic() - started)
+        refused_removals = _deliver(sync, run_id, url, target, folder, plan)
+        result = _account(sync, run_id, url, target.requests, time.monotonic() - started, refused_removals)
     except Exception as exc:
         _fail(sync, run_id, url, f"{type(exc).__name__}: {exc}", getattr(target, "requests", 0),
               time.monotonic() - started)

@@ -178,7 +178,8 @@ class CursorTracker:
 
 
 def max_text(column: pa.ChunkedArray) -> str | None:
-    """The string whose value (as number or timestamp, not as text) is largest, or None if all null.
+    """The string whose value (as number or timestamp, not as text) is largest, or None if all are null
+    or unreadable.
 
     Vectorised casts cover the usual columns (epoch numbers, zoned or naive ISO); a column mixing
     forms falls back to parsing each value in Python.
@@ -193,7 +194,16 @@ def max_text(column: pa.ChunkedArray) -> str | None:
             continue
         text: str = values[pc.index(keys, pc.max(keys)).as_py()].as_py()
         return text
-    return max(values.to_pylist(), key=sort_key)
+    readable = [(key, text) for text in values.to_pylist() if (key := try_sort_key(text)) is not None]
+    return max(readable)[1] if readable else None  # an unreadable cursor is the quality step's to refuse
+
+
+def try_sort_key(text: str) -> tuple[int, Any] | None:
+    """`sort_key`, or None for a value that is neither a number nor a timestamp."""
+    try:
+        return sort_key(text)
+    except (ValueError, OverflowError):
+        return None
 
 
 def sort_key(text: str) -> tuple[int, Any]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -24,10 +24,13 @@ import pyarrow as pa
 from etl.config.schema import RestSource
 from etl.sources.base import ExtractStats
 from etl.sources.connections import ConnectionInfo
+from etl.sources.deadline import Deadline
 from etl.sources.http import HttpClient, HttpError
-from etl.sources.pagination import Bounds, iter_pages, make_paginator
-from etl.sources.records import CursorTracker, get_path, sort_key, to_table
+from etl.sources.pagination import Bounds
+from etl.sources.paginators import make_paginator
+from etl.sources.records import CursorTracker, get_path, to_table, try_sort_key
 from etl.sources.templating import render
+from etl.sources.walk import iter_pages
 from etl.state import EPOCH, format_moment, parse_moment, watermark_moment, watermark_param
 
 log = logging.getLogger("etl.sources.rest")
@@ -57,7 +60,8 @@ def iter_batches(
     tracker = CursorTracker(cfg.incremental.cursor_field) if cfg.incremental else None
     batcher = _Batcher(cfg.batch_rows)
     moments = _moments(cfg, watermark, interval)
-    with HttpClient(conn, cfg.auth, cfg.retry, cfg.timeout_s, sleep=sleep) as client:
+    with HttpClient(conn, cfg.auth, cfg.retry, cfg.timeout_s, sleep=sleep,
+                    request_max_s=cfg.request_max_seconds) as client:
         for number, records in _walk(cfg, conn, client, moments, prefetch, stats):
             _count(stats, client, number, len(records), started)
             for table in batcher.add(records):
@@ -76,8 +80,8 @@ def _walk(cfg: RestSource, conn: ConnectionInfo, client: HttpClient, moments: di
     cursor restarts the query from the highest cursor value received, dropping what was already sent."""
     resume = _Resume(cfg) if cfg.restart_on else None
     done_pages = 0
-    # One deadline for the whole walk, restarts included.
-    bounds = Bounds(cfg.page_limit, cfg.max_seconds, cfg.max_empty_pages, time.monotonic() + cfg.max_seconds)
+    # One deadline for the whole walk, restarts included; every request and retry wait is held to it.
+    bounds = Bounds(cfg.page_limit, cfg.max_seconds, cfg.max_empty_pages, Deadline.after(cfg.max_seconds))
     while True:
         request = render({"path": cfg.path, "headers": cfg.headers}, _filled(moments))
         client.session.headers.update(request["headers"])
@@ -105,11 +109,15 @@ class _Resume:
     The restarted query asks for cursor >= that value (write the filter with >=, and sort by the
     cursor), so records sharing it arrive again; those already sent are dropped by their exact JSON,
     so a record changed in between (new cursor, new content) still comes through: no loss, no duplicate.
+    Only a believable cursor can become the restart point: one that is not a time, or lies beyond the
+    run's clock plus `incremental.clock_skew_s`, would restart the query past every record not yet read
+    (the quality step quarantines such a record; here it is passed on and ignored).
     """
 
     def __init__(self, cfg: RestSource) -> None:
         assert cfg.restart_on is not None and cfg.incremental is not None
         self.rule, self.field = cfg.restart_on, cfg.incremental.cursor_field
+        self.latest = datetime.now(UTC) + timedelta(seconds=cfg.incremental.clock_skew_s)
         self.key: tuple[int, Any] | None = None
         self.text: str | None = None
         self.seen: set[bytes] = set()
@@ -134,7 +142,11 @@ class _Resume:
             if value is None:
                 out.append(record)
                 continue
-            key, fp = sort_key(str(value)), orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
+            key = self._believable(str(value))
+            if key is None:
+                out.append(record)
+                continue
+            fp = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
             if self.restarts and key == self.key and fp in self.seen:
                 continue  # sent before the restart
             if self.key is None or key > self.key:
@@ -143,6 +155,16 @@ class _Resume:
                 self.seen.add(fp)
             out.append(record)
         return out
+
+
+    def _believable(self, text: str) -> tuple[int, Any] | None:
+        key = try_sort_key(text)
+        if key is None:
+            return None
+        try:
+            return key if parse_moment(text) <= self.latest else None
+        except (ValueError, OverflowError):
+            return None
 
 
 def _moments(cfg: RestSource, watermark: str | None,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, NamedTuple, Protocol
 
-Action = Literal["create", "update"]
+Action = Literal["create", "update", "delete"]  # delete: a mirror removal (delete or deactivate)
 Status = Literal["created", "updated", "deleted", "rejected"]
 
 

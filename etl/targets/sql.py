@@ -110,6 +110,11 @@ class SqlTableTarget:
         return rejected
 
     def delete(self, records: list[Record]) -> list[Outcome]:
+        """DELETE, or UPDATE the `deactivate` columns, of records that left the source. A row the database
+        refuses to change (a deactivate value its CHECK forbids) is that record's `rejected` outcome, the
+        others go through, as in `write`; a missing row counts as done (the goal is reached)."""
+        if not records:
+            return []
         t, key = quote(self.cfg.table), quote(self.cfg.key_column)
         if self.cfg.deactivate:
             sets = ", ".join(f"{quote(c)} = :{_p(c)}" for c in self.cfg.deactivate)
@@ -117,10 +122,25 @@ class SqlTableTarget:
         else:
             stmt = sa.text(f"DELETE FROM {t} WHERE {key} = :_key")
         values = {_p(c): v for c, v in (self.cfg.deactivate or {}).items()}
-        with self.engine.begin() as conn:
-            self.requests += 1
-            conn.execute(stmt, [{**values, "_key": r.key} for r in records])
-        return [Outcome(r.key, "deleted", r.target_id) for r in records]
+        rejected: dict[str, str] = {}
+        try:
+            with self.engine.begin() as conn:
+                try:
+                    with conn.begin_nested():
+                        self.requests += 1
+                        conn.execute(stmt, [{**values, "_key": r.key} for r in records])
+                except (sa.exc.IntegrityError, sa.exc.DataError):
+                    for rec in records:
+                        try:
+                            with conn.begin_nested():
+                                self.requests += 1
+                                conn.execute(stmt, {**values, "_key": rec.key})
+                        except (sa.exc.IntegrityError, sa.exc.DataError) as exc:
+                            rejected[rec.key] = db_reason(exc)
+        except sa.exc.DBAPIError as exc:
+            raise TargetError(f"table {self.cfg.table}: {db_reason(exc)}") from None
+        return [Outcome(r.key, "rejected", reason=rejected[r.key]) if r.key in rejected
+                else Outcome(r.key, "deleted", r.target_id) for r in records]
 
     def finish(self) -> list[Outcome]:
         return []

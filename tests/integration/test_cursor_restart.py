@@ -28,15 +28,16 @@ RECORDS = [{"Id": f"r{i:03d}", "LastModifiedDate": (T0 + timedelta(minutes=i // 
 class ExpiringApi:
     """GET /query?since=...: records with cursor >= since, sorted; each locator serves `life` pages."""
 
-    def __init__(self, life: int) -> None:
+    def __init__(self, life: int, records: list[dict] = RECORDS, time_field: str = "LastModifiedDate") -> None:
         self.life, self.locators, self.lock = life, {}, threading.Lock()
+        self.records, self.time_field = records, time_field
         self.expired = 0
 
     def __call__(self, req: Request) -> Reply:
         with self.lock:
             if req.path == "/query":
                 since = datetime.fromisoformat(req.query["since"].replace("Z", "+00:00"))
-                rows = [r for r in RECORDS if datetime.fromisoformat(r["LastModifiedDate"]) >= since]
+                rows = [r for r in self.records if datetime.fromisoformat(r[self.time_field]) >= since]
                 return self._page(f"L{len(self.locators)}", rows, 0)
             loc, offset = req.path.rsplit("/", 2)[-2:]
             rows, served = self.locators[loc]
@@ -89,3 +90,19 @@ def test_without_the_rule_an_expired_cursor_fails_the_run() -> None:
     with pytest.raises(HttpError, match="400") as err:
         _read(ExpiringApi(2), _source(restart=False))
     assert "INVALID_QUERY_LOCATOR" in str(err.value)
+
+
+def test_an_unbelievable_cursor_is_never_the_restart_point() -> None:
+    """The server filters on its own clock (`_t`) while the cursor field of two records is not a real
+    change time: one far in the future, one not a time. Restarting from either would skip every record
+    not yet read (or crash the walk); they pass through to the quality step and the restarts use the
+    highest believable cursor."""
+    records = [{**r, "_t": r["LastModifiedDate"]} for r in RECORDS]
+    records[10]["LastModifiedDate"] = "2999-01-01T00:00:00+00:00"
+    records[20]["LastModifiedDate"] = "not a time"
+    api = ExpiringApi(2, records, time_field="_t")
+    ids, stats = _read(api, _source(restart=True))
+    bogus = {"r010", "r020"}
+    assert api.expired > 0 and stats.restarts == api.expired
+    assert set(ids) == {r["Id"] for r in RECORDS}
+    assert {n for i, n in ids.items() if i not in bogus} == {1}  # every good record exactly once
