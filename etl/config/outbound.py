@@ -198,7 +198,23 @@ class Sync(Strict):
                              f"the source nor know what exists in the target), not {self.mode!r}")
         if set(self.key) & set(self.not_sent):
             raise ValueError("not_sent: a key column is always sent (it is the external id)")
+        self._check_deactivate()
         return self
+
+    def _check_deactivate(self) -> None:
+        """`deactivate` only means something in mode mirror, and each of its fields must also be sent: a
+        record that comes back into the selection is written with its payload, and only a payload that
+        sets the field switches it on again (an SQL upsert leaves unsent columns as they are)."""
+        fields = getattr(self.target, "deactivate", None)
+        if not fields:
+            return
+        if self.mode != "mirror":
+            raise ValueError(f"target.deactivate: only mode 'mirror' removes records, this sync is {self.mode!r}")
+        unsent = [f for f in fields if f not in self.payload_columns]
+        if unsent:
+            raise ValueError(f"target.deactivate: {unsent[0]!r} must also be sent (declare it under 'columns' with "
+                             f"its active value, e.g. {unsent[0]}: {{default: ...}}), or a record that comes back "
+                             "into the selection would stay deactivated")
 
     @property
     def dag_id(self) -> str:

@@ -102,6 +102,10 @@ class RestSource(Strict):
     max_pages: int | None = Field(None, ge=1)
     max_seconds: float = Field(6 * 3600, gt=0, le=7 * 86400)
     max_empty_pages: int = Field(3, ge=0, le=1000)
+    # One request's total time, body included (timeout_s bounds each socket wait, not the sum: a server
+    # trickling bytes never trips it). Past it the attempt is retried like a read timeout; None: only the
+    # walk's max_seconds bounds it (a request never outlasts the walk either way; etl.sources.deadline).
+    request_max_seconds: float | None = Field(None, gt=0, le=7 * 86400)
     batch_rows: int = Field(50_000, ge=1)  # rows per Arrow batch handed downstream
 
     @property

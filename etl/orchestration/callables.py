@@ -18,11 +18,12 @@ def _permanent_errors() -> tuple[type[BaseException], ...]:
     from etl.load.warehouse import DistributedDuckDBError
     from etl.quality.suites import SuiteError
     from etl.sources.connections import ConnectionNotFound
+    from etl.sources.deadline import DeadlineExceeded
     from etl.sources.http import HttpError, TlsError
     from etl.sources.pagination import PaginationError
     from etl.steps import DataQualityError, InvariantError
 
-    return (MappingError, SuiteError, ConnectionNotFound, HttpError, PaginationError, TlsError,
+    return (MappingError, SuiteError, ConnectionNotFound, HttpError, PaginationError, TlsError, DeadlineExceeded,
             DataQualityError, InvariantError, DistributedDuckDBError)
 
 

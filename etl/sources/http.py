@@ -8,6 +8,11 @@ the connection to fix and the start of the body: retrying would only delay the s
 certificate that fails verification (self-signed, expired, wrong host) is permanent too (`TlsError`):
 verification is never turned off, and six retries would only fail six times.
 
+A walk's deadline (`source.max_seconds`, see `etl.sources.deadline`) travels with each request: no
+socket operation waits longer than the time left, the body is read in chunks and the read stops when
+the time is up (a server trickling bytes keeps the socket alive forever otherwise), and a retry wait
+that would end after the deadline (a `Retry-After` of hours) is not started: the run fails at once.
+
 Every text taken from outside (the HTTP library's exception, which quotes the full URL with any API
 key in its query; an error body echoing the token) goes through `etl.redact.redact` first.
 
@@ -36,9 +41,11 @@ import urllib3
 from etl.config.schema import Auth, Retry
 from etl.redact import redact, register
 from etl.sources.connections import ConnectionInfo
+from etl.sources.deadline import Deadline, DeadlineExceeded, StopAtDeadline, read_body
 
 log = logging.getLogger("etl.sources.http")
 
+REQUEST_SETTING = "source.request_max_seconds"
 MAX_RETRY_AFTER_S = 300.0  # a server asking for longer is misbehaving; don't hang the task for it
 TRANSIENT_ERRORS = (
     requests.ConnectionError,  # refused, reset, dropped mid-response (RemoteDisconnected)
@@ -117,9 +124,11 @@ class HttpClient:
         sleep: Callable[[float], Any] | None = None,
         rand: Callable[[], float] = random.random,
         headers: Mapping[str, str] | None = None,
+        request_max_s: float | None = None,
     ) -> None:
         self.conn_id, self.auth_type = conn.conn_id, auth.type
         self.retry, self.timeout_s, self.rand = retry, timeout_s, rand
+        self.request_max_s = request_max_s  # one request's total time (source.request_max_seconds)
         self._closed = threading.Event()
         # By default a backoff wait ends early when the client is closed (the consumer went away).
         self.sleep = sleep or self._closed.wait
@@ -145,52 +154,71 @@ class HttpClient:
         self._closed.set()
         self.session.close()
 
-    def get_json(self, url: str, params: Mapping[str, Any] | None = None, method: str = "GET") -> Response:
+    def get_json(self, url: str, params: Mapping[str, Any] | None = None, method: str = "GET",
+                 deadline: Deadline | None = None) -> Response:
         """Fetch and parse one page, retrying transient failures per the source's `retry` policy.
 
         GET sends `params` in the query string; POST (search endpoints) sends them as a JSON body.
+        `deadline` (the walk's): past it the request, its body or its retries stop with
+        `DeadlineExceeded` instead of waiting.
         """
         post = method == "POST"
         query = dict(self.creds.params) if post else {**(params or {}), **self.creds.params}
         body = dict(params or {}) if post else None
         target, shown = _with_query(url, query), self.shown_url(url, query)
         attempts = self.retry.max_attempts
+        late = StopAtDeadline(deadline, shown)  # why the next attempt would come too late, if it would
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(_Transient),  # HttpError (permanent) goes straight out
-            stop=tenacity.stop_any(tenacity.stop_after_attempt(attempts), tenacity.stop_when_event_set(self._closed)),
+            stop=tenacity.stop_any(tenacity.stop_after_attempt(attempts), tenacity.stop_when_event_set(self._closed),
+                                   late),
             wait=self._wait,
             sleep=self._pause,
             before_sleep=self._count_retry,
         )
         try:
-            return retrying(self._attempt, method, target, body, shown)
+            return retrying(self._attempt, method, target, body, shown, deadline)
         except tenacity.RetryError as exc:
             last = exc.last_attempt.exception()
+            if late.error is not None:
+                raise late.error from None
             if self._closed.is_set():
                 raise RetriesExhausted(f"stopped retrying {shown}: the source run was closed; last error: {last}") \
                     from None
             raise RetriesExhausted(f"gave up on {shown} after {attempts} attempts; last error: {last}") from None
 
-    def _attempt(self, method: str, url: str, body: Any, shown: str) -> Response:
+    def _attempt(self, method: str, url: str, body: Any, shown: str, deadline: Deadline | None) -> Response:
         """One request: the parsed response; `_Transient` to retry; `HttpError` when retrying cannot help."""
+        if deadline is not None and deadline.passed():
+            raise deadline.exceeded(shown, "no time left for another request")
         self.requests += 1
+        if self.request_max_s is not None:  # this request's own bound, when it ends before the walk's
+            own = Deadline.after(self.request_max_s, REQUEST_SETTING)
+            deadline = own if deadline is None or own.at < deadline.at else deadline
+        # No single socket wait longer than the time left (connect, headers, each body read).
+        timeout = self.timeout_s if deadline is None else max(min(self.timeout_s, deadline.left()), 0.01)
         try:
             # The query is already in `url`: requests' own params merging costs ~15% of its CPU.
-            resp = self.session.request(method, url, json=body, timeout=self.timeout_s, stream=True)
-            # One read of the whole body: requests' own `.content` reads in 10 KB steps, which cost
-            # 2.5x the CPU on 600 KB pages. The connection goes back to the pool once the body is read.
-            content = resp.raw.read(decode_content=True)
+            resp = self.session.request(method, url, json=body, timeout=timeout, stream=True)
+            content = read_body(resp, deadline, shown)
+        except DeadlineExceeded as exc:
+            if deadline is not None and deadline.setting == REQUEST_SETTING:  # this request's own bound:
+                raise _Transient(str(exc)) from None  # retried like a read timeout, the walk's time permitting
+            raise
         except requests.exceptions.SSLError as exc:
             raise TlsError(
                 f"TLS certificate verification failed for {shown}: {_short(exc)}; the server's certificate is "
                 "not trusted (self-signed, expired or for another host). Fix the certificate, or give the CA "
                 "that signed it in REQUESTS_CA_BUNDLE; verification is never turned off") from None
         except TRANSIENT_ERRORS as exc:
+            if deadline is not None and deadline.setting != REQUEST_SETTING and deadline.passed():
+                raise deadline.exceeded(shown, f"the request failed with {type(exc).__name__} ({_short(exc)}) "
+                                               "as the walk's time ran out") from None
             raise _Transient(f"{type(exc).__name__} from {shown}: {_short(exc)}") from None
         self.bytes += len(content)
         status = resp.status_code
         if status in self.retry.retry_on_status:
-            wait = _retry_after(resp) if status in (429, 503) else None
+            wait = _retry_after(resp, cap=None) if status in (429, 503) else None
             raise _Transient(f"{status} {resp.reason} from {shown}: {_snippet(content)!r}", wait)
         if status >= 400:
             message = f"{status} {resp.reason} from {shown}: {self._hint(status)}"
@@ -207,7 +235,7 @@ class HttpClient:
         is why the jitter is drawn here rather than by tenacity's `wait_random_exponential`."""
         asked = getattr(state.outcome.exception() if state.outcome else None, "retry_after", None)
         if asked is not None:
-            return asked
+            return min(asked, MAX_RETRY_AFTER_S)
         cap = tenacity.wait_exponential(multiplier=self.retry.backoff_s, max=self.retry.max_backoff_s)(state)
         return cap * self.rand() if self.retry.jitter else cap
 
@@ -241,8 +269,9 @@ class HttpClient:
         return _with_query(url, {k: "***" if k in self.creds.params else v for k, v in query.items()})
 
 
-def _retry_after(resp: requests.Response) -> float | None:
-    """Seconds the server asked us to wait: a number ("0", "2.5") or an HTTP date; None if absent."""
+def _retry_after(resp: requests.Response, cap: float | None = MAX_RETRY_AFTER_S) -> float | None:
+    """Seconds the server asked us to wait: a number ("0", "2.5") or an HTTP date; None if absent.
+    Capped at `cap` (None: as asked, for the deadline's check)."""
     value = resp.headers.get("Retry-After", "").strip()
     if not value:
         return None
@@ -253,7 +282,8 @@ def _retry_after(resp: requests.Response) -> float | None:
             seconds = (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds()
         except (TypeError, ValueError):
             return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+    seconds = max(seconds, 0.0)
+    return seconds if cap is None else min(seconds, cap)
 
 
 def _with_query(url: str, query: Mapping[str, Any]) -> str:

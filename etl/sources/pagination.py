@@ -1,8 +1,8 @@
-"""Pagination styles of real REST APIs, as small strategies behind one set of guards.
+"""The guards every pagination style shares: a walk never loops, outgrows its bounds, ends or skips silently.
 
-Each style says only how to ask for the first page and how to derive the next request from a page it
-has seen; `Paginator` (the base) does what they share. A walk fails loudly, never ends or skips
-silently, when:
+Each style (`etl.sources.paginators`) says only how to ask for the first page and how to derive the
+next request from a page it has seen; `Paginator` (the base, here) does what they share. A walk fails
+loudly, never ends or skips silently, when:
 
 * it would loop: a cursor, URL, page or offset already requested (its rows would load twice);
 * it exceeds its bounds: `source.max_pages`, `source.max_seconds` of wall time, or
@@ -14,25 +14,21 @@ silently, when:
   well-known "next" field or `Link: rel=next` that the configured paginator does not follow (the
   issue-10 guard for a missing or wrong `source.paginator`).
 
-`iter_pages` walks a paginator with an `HttpClient`, optionally fetching page n+1 in a background
-thread while the caller converts page n.
+The walk's time bound is checked here between pages and, through `Deadline`, inside every request and
+retry wait (`etl.sources.deadline`). `etl.sources.walk` drives a paginator with an `HttpClient`.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
-import time
-from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin
 
 import orjson
 from requests.utils import parse_header_links
 
 from etl.config.schema import Paginator as PaginatorConfig
-from etl.sources.http import HttpClient, Response
+from etl.sources.deadline import Deadline
+from etl.sources.http import Response
 from etl.sources.records import RecordsPathError, get_path, records_at
 
 
@@ -56,7 +52,7 @@ class Bounds:
     max_pages: int = 1_000_000
     max_seconds: float = 6 * 3600
     max_empty_pages: int = 3
-    deadline: float | None = None  # time.monotonic() value; None: max_seconds from the first request
+    deadline: Deadline | None = None  # None: max_seconds from the first request
 
 
 @dataclass(frozen=True)
@@ -83,7 +79,7 @@ class Paginator:
     ) -> None:
         self.cfg, self.url, self.params = cfg, url, params
         self.page_size, self.bounds, self.max_pages = page_size, bounds, bounds.max_pages
-        self.deadline = bounds.deadline if bounds.deadline is not None else time.monotonic() + bounds.max_seconds
+        self.deadline = bounds.deadline or Deadline.after(bounds.max_seconds)
         self.pages = 0
         self.empty_run = 0  # pages in a row with no records that still pointed at a next page
         self.total_records: int | None = None  # when the server reports a total (progress shows an ETA)
@@ -161,7 +157,7 @@ class Paginator:
                 f"{self.url}: more than max_pages={self.max_pages} pages (next {self.kind} {req.token!r}); "
                 "raise source.max_pages in the mapping if the data really is this large"
             )
-        if self.pages and time.monotonic() > self.deadline:
+        if self.pages and self.deadline.passed():
             raise PaginationError(
                 f"{self.url}: the walk ran longer than max_seconds={self.bounds.max_seconds:g} ({self.pages} "
                 f"pages, next {self.kind} {req.token!r}); raise source.max_seconds in the mapping if the "
@@ -170,131 +166,6 @@ class Paginator:
         if req.token is not None:
             self._seen[req.token] = self.pages
         return req
-
-
-class SinglePaginator(Paginator):
-    def _next(self, response: Response, records: list[Any]) -> PageRequest | None:
-        return None
-
-
-class JsonCursorPaginator(Paginator):
-    kind = "cursor"
-
-    def _own_fields(self) -> tuple[str, ...]:
-        path = self.cfg.cursor_path
-        return tuple(path.rsplit(".", n)[0] for n in range(path.count(".") + 1))  # a.b.c, a.b, a
-
-    def _next(self, response: Response, records: list[Any]) -> PageRequest | None:
-        cursor = get_path(response.body, self.cfg.cursor_path)
-        if cursor in (None, ""):
-            return None
-        return PageRequest(self.url, {**self.params, self.cfg.cursor_param: cursor}, str(cursor))
-
-
-class NextUrlPaginator(Paginator):
-    kind = "next URL"
-
-    def _own_fields(self) -> tuple[str, ...]:
-        path = self.cfg.next_url_path
-        return tuple(path.rsplit(".", n)[0] for n in range(path.count(".") + 1))
-
-    def _next(self, response: Response, records: list[Any]) -> PageRequest | None:
-        link = get_path(response.body, self.cfg.next_url_path)
-        # The next URL carries every parameter already; resolve it in case it is relative.
-        return PageRequest(urljoin(self.url, link), {}, link) if link else None
-
-
-class LinkHeaderPaginator(Paginator):
-    kind = "next link"
-
-    def _next(self, response: Response, records: list[Any]) -> PageRequest | None:
-        header = response.headers.get("Link", "")
-        links = parse_header_links(header) if header else []
-        link = next((lk["url"] for lk in links if "next" in lk.get("rel", "").split()), None)
-        return PageRequest(urljoin(self.url, link), {}, link) if link else None
-
-
-class PageNumberPaginator(Paginator):
-    kind = "page"
-    total_pages: float | None = None
-
-    def _expects_more(self, response: Response, records: list[Any]) -> str | None:
-        done = self.page - self.cfg.start_page + 1
-        if self.total_pages is not None and done < self.total_pages:
-            return f"paginator.total_pages_path {self.cfg.total_pages_path!r} says {self.total_pages:g} pages"
-        return super()._expects_more(response, records)
-
-    def _first(self) -> PageRequest:
-        self.page = self.cfg.start_page
-        return PageRequest(self.url, {**self.params, self.cfg.page_param: self.page}, self.page)
-
-    def _next(self, response: Response, records: list[Any]) -> PageRequest | None:
-        total = _number_at(response.body, self.cfg.total_pages_path)
-        if total is not None and self.total_records is None:  # an estimate: the last page may be short
-            self.total_records = int(total) * max(len(records), 1)
-        if records and self._repeats_last_page(records):
-            raise PaginationError(
-                f"{self.url}: pagination loop after {self.pages} pages: page {self.page} returned the same "
-                f"records as page {self.page - 1}; does the server honour '{self.cfg.page_param}'?"
-            )
-        self.total_pages = total
-        if not records or (total is not None and self.page - self.cfg.start_page + 1 >= total):
-            return None
-        if _says_no_more(response.body, self.cfg.has_more_path):
-            return None
-        self.page += 1
-        return PageRequest(self.url, {**self.params, self.cfg.page_param: self.page}, self.page)
-
-
-class OffsetPaginator(Paginator):
-    kind = "offset"
-
-    def _expects_more(self, response: Response, records: list[Any]) -> str | None:
-        total = _number_at(response.body, self.cfg.total_path)
-        if total is not None and not records and self.offset < total:
-            return f"paginator.total_path {self.cfg.total_path!r} says {total:g} records and {self.offset} were read"
-        return super()._expects_more(response, records)
-
-    def _first(self) -> PageRequest:
-        self.offset = 0
-        return PageRequest(self.url, {**self.params, self.cfg.offset_param: 0}, 0)
-
-    def _next(self, response: Response, records: list[Any]) -> PageRequest | None:
-        total = _number_at(response.body, self.cfg.total_path)
-        if total is not None:
-            self.total_records = int(total)
-        if records and self._repeats_last_page(records):
-            raise PaginationError(
-                f"{self.url}: pagination loop after {self.pages} pages: offset {self.offset} returned the "
-                f"same records as the page before; does the server honour '{self.cfg.offset_param}'?"
-            )
-        # A short page ends the walk only without a total: servers that cap the page size below
-        # the one we asked for would otherwise stop us after the first page.
-        if not records or _says_no_more(response.body, self.cfg.has_more_path):
-            return None
-        if total is None and self.cfg.has_more_path is None and len(records) < self.page_size:
-            return None
-        self.offset += len(records)
-        if total is not None and self.offset >= total:
-            return None
-        return PageRequest(self.url, {**self.params, self.cfg.offset_param: self.offset}, self.offset)
-
-
-STYLES: dict[str, type[Paginator]] = {
-    "single": SinglePaginator,
-    "json_cursor": JsonCursorPaginator,
-    "next_url": NextUrlPaginator,
-    "link_header": LinkHeaderPaginator,
-    "page_number": PageNumberPaginator,
-    "offset": OffsetPaginator,
-}
-
-
-def make_paginator(
-    cfg: PaginatorConfig, url: str, params: dict[str, Any], page_size: int, bounds: Bounds | int
-) -> Paginator:
-    """`bounds`: the walk's Bounds, or just a max_pages."""
-    return STYLES[cfg.type](cfg, url, params, page_size, bounds if isinstance(bounds, Bounds) else Bounds(bounds))
 
 
 def page_records(resp: Response, records_path: str, number: int) -> list[Any]:
@@ -314,84 +185,3 @@ def page_records(resp: Response, records_path: str, number: int) -> list[Any]:
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _says_no_more(body: Any, path: str | None) -> bool:
-    """`has_more_path` holds false (Zoho `info.more_records`, Pipedrive `more_items_in_collection`)."""
-    return path is not None and get_path(body, path) in (False, "false", None)
-
-
-def _number_at(body: Any, path: str | None) -> float | None:
-    value = get_path(body, path) if path else None
-    try:
-        return float(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
-
-
-def iter_pages(
-    client: HttpClient, paginator: Paginator, records_path: str, method: str = "GET", prefetch: bool = True
-) -> Iterator[Page]:
-    """Every page of the walk, in order; with `prefetch`, page n+1 is fetched while n is consumed."""
-    pages = _walk(client, paginator, records_path, method)
-    return _prefetched(pages) if prefetch else pages
-
-
-def _walk(
-    client: HttpClient, paginator: Paginator, records_path: str, method: str
-) -> Generator[Page, None, None]:
-    req: PageRequest | None = paginator.first_request()
-    while req is not None:
-        resp = client.get_json(req.url, req.params, method)
-        records = page_records(resp, records_path, paginator.pages)
-        yield Page(paginator.pages, resp, records)
-        req = paginator.next_request(resp, records)
-
-
-@dataclass(frozen=True)
-class _Failed:
-    error: BaseException
-
-
-_DONE = object()
-
-
-def _prefetched(pages: Generator[Page, None, None], depth: int = 1) -> Iterator[Page]:
-    """Run `pages` in a thread at most `depth` pages ahead; its errors re-raise here, in order.
-
-    Fetching is mostly waiting on the socket (the GIL is free), so it overlaps with the caller's
-    Arrow conversion. The bounded queue keeps memory at a few pages whatever the speed difference.
-    """
-    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for page in pages:
-                if not _offer(q, page, stop):
-                    return
-            _offer(q, _DONE, stop)
-        except BaseException as exc:  # handed to the consumer, which raises it
-            _offer(q, _Failed(exc), stop)
-        finally:
-            pages.close()
-
-    threading.Thread(target=produce, name="etl-prefetch", daemon=True).start()
-    try:
-        while (item := q.get()) is not _DONE:
-            if isinstance(item, _Failed):
-                raise item.error
-            yield item
-    finally:
-        stop.set()  # the consumer left early (or failed): let the producer go
-
-
-def _offer(q: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
-    """Put `item` unless the consumer has gone; False means stop producing."""
-    while not stop.is_set():
-        try:
-            q.put(item, timeout=0.1)
-            return True
-        except queue.Full:
-            continue
-    return False

@@ -24,10 +24,13 @@ import pyarrow as pa
 from etl.config.schema import RestSource
 from etl.sources.base import ExtractStats
 from etl.sources.connections import ConnectionInfo
+from etl.sources.deadline import Deadline
 from etl.sources.http import HttpClient, HttpError
-from etl.sources.pagination import Bounds, iter_pages, make_paginator
+from etl.sources.pagination import Bounds
+from etl.sources.paginators import make_paginator
 from etl.sources.records import CursorTracker, get_path, to_table, try_sort_key
 from etl.sources.templating import render
+from etl.sources.walk import iter_pages
 from etl.state import EPOCH, format_moment, parse_moment, watermark_moment, watermark_param
 
 log = logging.getLogger("etl.sources.rest")
@@ -57,7 +60,8 @@ def iter_batches(
     tracker = CursorTracker(cfg.incremental.cursor_field) if cfg.incremental else None
     batcher = _Batcher(cfg.batch_rows)
     moments = _moments(cfg, watermark, interval)
-    with HttpClient(conn, cfg.auth, cfg.retry, cfg.timeout_s, sleep=sleep) as client:
+    with HttpClient(conn, cfg.auth, cfg.retry, cfg.timeout_s, sleep=sleep,
+                    request_max_s=cfg.request_max_seconds) as client:
         for number, records in _walk(cfg, conn, client, moments, prefetch, stats):
             _count(stats, client, number, len(records), started)
             for table in batcher.add(records):
@@ -76,8 +80,8 @@ def _walk(cfg: RestSource, conn: ConnectionInfo, client: HttpClient, moments: di
     cursor restarts the query from the highest cursor value received, dropping what was already sent."""
     resume = _Resume(cfg) if cfg.restart_on else None
     done_pages = 0
-    # One deadline for the whole walk, restarts included.
-    bounds = Bounds(cfg.page_limit, cfg.max_seconds, cfg.max_empty_pages, time.monotonic() + cfg.max_seconds)
+    # One deadline for the whole walk, restarts included; every request and retry wait is held to it.
+    bounds = Bounds(cfg.page_limit, cfg.max_seconds, cfg.max_empty_pages, Deadline.after(cfg.max_seconds))
     while True:
         request = render({"path": cfg.path, "headers": cfg.headers}, _filled(moments))
         client.session.headers.update(request["headers"])

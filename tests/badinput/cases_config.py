@@ -28,6 +28,8 @@ CASES = [
     Case("max_pages zero", C, "invalid", OK, mapping=_src(max_pages=0), error="max_pages"),
     Case("max_seconds negative", C, "invalid", OK, mapping=_src(max_seconds=-5), error="max_seconds"),
     Case("max_seconds beyond a week", C, "invalid", OK, mapping=_src(max_seconds=10**7), error="max_seconds"),
+    Case("request_max_seconds zero", C, "invalid", OK, mapping=_src(request_max_seconds=0),
+         error="request_max_seconds"),
     Case("max_empty_pages negative", C, "invalid", OK, mapping=_src(max_empty_pages=-1), error="max_empty_pages"),
     Case("records_path not a string", C, "invalid", OK, mapping=_src(records_path=["results"]),
          error="records_path"),

@@ -38,6 +38,15 @@ class _Flaky:
         return self.first if self.calls == 1 else Reply(200, self.page)
 
 
+def _names(part: str):
+    """A check: the stored error (etl_runs) names `part` as well as the setting."""
+
+    def check(out) -> None:
+        assert part in (out.runs[0]["error"] or ""), out.runs[0]["error"]
+
+    return check
+
+
 CASES = [
     # --- cursor values that are not a believable change time: the record waits in quarantine, the
     # watermark does not move past the good records, the walk goes on
@@ -83,6 +92,18 @@ CASES = [
          mapping={"source": {"max_pages": 40}}, error="max_pages=40"),
     Case("cursor repeats", R, "failed", [{"results": [rec(1)], "next": "1"}, {"results": [rec(2)], "next": "1"}],
          error="pagination loop"),
+    # --- a walk's time bound (source.max_seconds) holds inside a request and its retries
+    Case("body trickled past max_seconds", R, "failed",
+         [pages([rec(1)], [rec(2)])[0], Reply(200, {"results": [rec(2)], "pad": "x" * 12_000}, trickle_s=0.05)],
+         mapping={"source": {"max_seconds": 3}}, error="source.max_seconds", check=_names("body was still arriving")),
+    Case("429 with Retry-After of 10 hours", R, "failed",
+         [Reply(429, {"message": "quota"}, {"Retry-After": "36000"}), pages([rec(1)])[0]],
+         mapping={"source": {"max_seconds": 3, "retry": {"max_attempts": 6}}}, error="source.max_seconds",
+         check=_names("Retry-After 36000 s (10.0 h)")),
+    Case("503 with Retry-After beyond the deadline on page 2", R, "failed",
+         [pages([rec(1)], [rec(2)])[0], Reply(503, {"message": "maintenance"}, {"Retry-After": "900"})],
+         mapping={"source": {"max_seconds": 3, "retry": {"max_attempts": 6}}}, error="source.max_seconds",
+         check=_names("Retry-After 900 s (15.0 min)")),
     # --- HTTP faults
     Case("401 bad token", R, "failed", [Reply(401, {"message": "no"})], error="401"),
     Case("404 on page 2", R, "failed", [pages([rec(1)], [rec(2)])[0], Reply(404, {"message": "gone"})],

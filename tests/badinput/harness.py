@@ -354,6 +354,8 @@ def verify(case: Case, out: Outcome | Exception) -> None:
         assert _has(out.runs[0]["error"], case.error), out.runs[0]["error"]
         assert not out.rows and not out.quarantine and out.watermark is None, "a failed run committed something"
         assert not [f for f in out.files if f["status"] == "loaded"], out.files
+        if case.check is not None:
+            case.check(out)
         return
     assert out.error is None, f"the run failed: {type(out.error).__name__}: {out.error}"
     assert status == ["success"], out.runs

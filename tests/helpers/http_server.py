@@ -2,7 +2,8 @@
 
 Tests describe the API they need as `app(request) -> Reply` and get a base URL on 127.0.0.1; the
 server speaks HTTP/1.1 with keep-alive like production APIs do, and can misbehave on demand: a reply
-with `drop=True` closes the socket without answering, `truncate=True` sends half a body and closes.
+with `drop=True` closes the socket without answering, `truncate=True` sends half a body and closes,
+`trickle_s` sends the body one byte at a time with that pause (each byte well before a read timeout).
 Every request is recorded (with the client's port, so tests can count connections).
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -35,6 +37,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False  # close the connection without a response
     truncate: bool = False  # announce the full length, send half, close
+    trickle_s: float = 0.0  # > 0: send the body byte by byte, pausing this long after each
 
 
 App = Callable[[Request], Reply]
@@ -85,8 +88,20 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        if reply.trickle_s:
+            self._trickle(body, reply.trickle_s)
+            return
         self.wfile.write(body[: len(body) // 2] if reply.truncate else body)
         self.close_connection = reply.truncate
+
+    def _trickle(self, body: bytes, pause: float) -> None:
+        """Until the body is sent or the client hangs up (a client that gave up closes its socket)."""
+        try:
+            for i in range(len(body)):
+                self.wfile.write(body[i : i + 1])
+                time.sleep(pause)
+        except OSError:
+            self.close_connection = True
 
     def log_message(self, format: str, *args: Any) -> None:  # keep pytest output clean
         pass

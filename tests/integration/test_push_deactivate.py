@@ -87,7 +87,7 @@ def test_rest_mirror_deactivate_patches_the_field_keeps_the_record_and_reruns_id
 
 def test_a_deactivation_the_target_refuses_is_recorded_kept_and_fails_the_run(tmp_duckdb_url):
     url = tmp_duckdb_url
-    sync = member_sync(deactivate={"archived": True})  # a field this OA does not know: 422 naming it
+    sync = member_sync(deactivate={"subscribed": "no"})  # the OA wants a boolean: 422 naming the field
     put_table(url, "people", people(10))
     with oa_server() as srv:
         push(sync, "b1", url)
@@ -98,7 +98,7 @@ def test_a_deactivation_the_target_refuses_is_recorded_kept_and_fails_the_run(tm
     a = audit(url, "b2")
     assert (a["status"], a["deleted"], a["rejected"], a["unchanged"], a["selected"]) == ("failed", 0, 0, 9, 9)
     assert rows(url, "SELECT key, reason FROM etl_push_rejects WHERE run_id = 'b2'") == [
-        ("7", "deactivate refused: 422: archived: is not a known field")]
+        ("7", "deactivate refused: 422: subscribed: must be of type boolean")]
     assert rows(url, "SELECT count(*) FROM etl_push_state WHERE key = '7' AND hash IS NOT NULL") == [(1,)]
 
 

@@ -43,6 +43,14 @@ INVALID = [
      ["'email' is not declared under 'columns'"]),
     ("source: {table: t}\nkey: [id]\ntarget: {path: '/x/{key}', rate_limit_per_s: 0}\ncolumns:\n  id: {}\n",
      ["sync.yml:3", "rate_limit_per_s", "greater than 0"]),
+    ("source: {table: t}\nkey: [id]\nmode: mirror\ntarget: {path: '/x/{key}', deactivate: {active: false}}\n"
+     "columns:\n  id: {}\n", ["target.deactivate: 'active' must also be sent", "would stay deactivated"]),
+    ("source: {table: t}\nkey: [id]\nmode: mirror\nnot_sent: [active]\ntarget: {path: '/x/{key}', "
+     "deactivate: {active: false}}\ncolumns:\n  id: {}\n  active: {default: true}\n",
+     ["target.deactivate: 'active' must also be sent"]),
+    ("source: {table: t}\nkey: [id]\ntarget: {path: '/x/{key}', deactivate: {active: false}}\n"
+     "columns:\n  id: {}\n  active: {default: true}\n",
+     ["target.deactivate: only mode 'mirror' removes records, this sync is 'upsert'"]),
 ]
 
 
@@ -115,3 +123,9 @@ def test_a_file_target_is_upsert_only(tmp_path, mode):
     text = f"source: {{table: t}}\nkey: [id]\nmode: {mode}\ntarget: {{kind: file, folder: out}}\ncolumns:\n  id: {{}}\n"
     with pytest.raises(MappingError, match=rf"sync\.yml:1: .*a file target only supports 'upsert'.*not '{mode}'"):
         load_sync(_write(tmp_path, text, defaults=None))
+
+
+def test_a_mirror_that_deactivates_a_field_it_also_sends_loads(tmp_path):
+    text = ("source: {table: t}\nkey: [id]\nmode: mirror\ntarget: {path: '/x/{key}', deactivate: {active: false}}\n"
+            "columns:\n  id: {}\n  active: {default: true, type: boolean}\n")
+    assert load_sync(_write(tmp_path, text)).target.deactivate == {"active": False}
