@@ -7,7 +7,7 @@ machine both may sit on local disk; with workers on several hosts (CeleryExecuto
 they must sit where every worker can read them. One URL names that place:
 
 * unset, a plain path or `file://...`: a local folder (default `ETL_DATA_DIR`, i.e. `./var`). Paths are
-  `pathlib.Path` and run files are read memory-mapped, so the single-machine speed is untouched.
+  `pathlib.Path`, so the single-machine speed is untouched.
 * `s3://bucket/prefix` or any other fsspec URL (`gs://`, `abfs://`, `memory://`): paths are
   `upath.UPath` objects on fsspec, the layer Airflow's `ObjectStoragePath` builds on (which itself
   needs a provider per scheme; fsspec alone needs only `s3fs`, in the `distributed` extra). Credentials

@@ -65,14 +65,19 @@ def protect(table: pa.Table, entity: Entity) -> pa.Table:
 SEALED = "sealed:v1:"
 
 
+def derived_key(purpose: str) -> bytes:
+    """32 bytes for one purpose (quarantine seal, run files), derived from `ETL_QUARANTINE_KEY` or else
+    `ETL_PII_SALT`: every worker of a deployment derives the same key, and no key is stored anywhere."""
+    secret = os.environ.get("ETL_QUARANTINE_KEY") or _salt().decode()
+    return hashlib.sha256(f"etl-{purpose}:".encode() + secret.encode()).digest()
+
+
 def _fernet():
     import base64
 
     from cryptography.fernet import Fernet
 
-    secret = os.environ.get("ETL_QUARANTINE_KEY") or _salt().decode()
-    digest = hashlib.sha256(b"etl-quarantine-seal:" + secret.encode()).digest()
-    return Fernet(base64.urlsafe_b64encode(digest))
+    return Fernet(base64.urlsafe_b64encode(derived_key("quarantine-seal")))
 
 
 def personal_sources(entity: Entity) -> list[str]:

@@ -1,5 +1,5 @@
-"""Run files: where ETL_STAGING_URL puts them, private on local disk, gone after the load and swept
-after the retention period when a killed run left them behind."""
+"""Run files: where ETL_STAGING_URL puts them, encrypted and private on local disk, gone after the load
+and swept after the retention period when a killed run left them behind."""
 
 from __future__ import annotations
 
@@ -59,6 +59,29 @@ def test_run_files_are_private_and_read_back(staged):
     for level in (staged / "runs", staged / "runs" / "crm", folder.parent, folder):
         assert _mode(level) == 0o700, level
     assert [t.num_rows for _, t in runfiles.read_parts(folder)] == [2, 1]
+
+
+def test_run_files_hold_no_readable_personal_data_and_need_the_deployment_key(staged, monkeypatch):
+    monkeypatch.setenv("ETL_QUARANTINE_KEY", "key-one")
+    folder = runfiles.entity_dir("crm", "run 2", "contacts") / "raw"
+    rows = pa.table({"email": ["jane.doe@example.com"] * 50, "phone": ["+4930123456"] * 50})
+    runfiles.write_parts(folder, [rows])
+    (part,) = runfiles.part_paths(folder)
+    raw = part.read_bytes()
+    assert b"jane.doe" not in raw and b"4930123456" not in raw and b"email" not in raw  # values and schema
+    assert runfiles.read_part(part).equals(rows)
+
+    monkeypatch.setenv("ETL_QUARANTINE_KEY", "key-two")  # another deployment's key
+    with pytest.raises(ValueError, match="ETL_QUARANTINE_KEY") as err:
+        runfiles.read_part(part)
+    assert "key-one" not in str(err.value) and "key-two" not in str(err.value)
+
+    monkeypatch.setenv("ETL_QUARANTINE_KEY", "key-one")
+    altered = bytearray(raw)
+    altered[-1] ^= 1
+    part.write_bytes(bytes(altered))
+    with pytest.raises(ValueError, match="altered"):
+        runfiles.read_part(part)
 
 
 def test_a_retried_writer_starts_clean_and_remove_leaves_nothing(staged):
