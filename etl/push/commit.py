@@ -13,6 +13,7 @@ Personal data is masked in stored payloads and scrubbed from stored reasons here
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import orjson
 import pyarrow as pa
@@ -90,32 +91,59 @@ def commit(sync: Sync, run_id: str, url, recs: list[Record], hashes: dict, outco
 class Checkpoints:
     """Commits checked chunks at most every `COMMIT_EVERY_S` seconds (and at the end): opening the
     warehouse per chunk cost more than the HTTP call on DuckDB, and a crash resends at most those
-    seconds' worth of records, which the external-id writes make harmless."""
+    seconds' worth of records, which the external-id writes make harmless.
 
-    def __init__(self, sync: Sync, run_id: str, url) -> None:
+    `background=True` (delivery): the periodic commits run in order on one committer thread, so the
+    calling thread keeps the target busy instead of waiting for the warehouse (a DuckDB commit, with
+    its open and close, takes several HTTP calls' time). A failed commit is raised at the next `add`
+    or at `flush`; `flush` (the end, or after a failure) waits for every commit handed over, then
+    commits the rest itself."""
+
+    def __init__(self, sync: Sync, run_id: str, url, background: bool = False) -> None:
         self.sync, self.run_id, self.url = sync, run_id, url
         self.recs: list[Record] = []
         self.hashes: dict = {}
-        self.part_hashes: dict | None = None
         self.outcomes: list[Outcome] = []
         self.pre: list[tuple] = []
         self.last = time.monotonic()
         self.refused_removals = 0
+        self.background = background
+        self.handed: list[Future] = []
+        self.pool: ThreadPoolExecutor | None = None
 
     def add(self, recs: list[Record], hashes: dict, outcomes: list[Outcome], pre: list[tuple]) -> None:
         self.recs += recs
-        if hashes and hashes is not self.part_hashes:  # one dict per part, shared by its chunks
-            self.hashes.update(hashes)
-            self.part_hashes = hashes
+        self.hashes.update(hashes)  # the chunk's keys (a superset is harmless: looked up by outcome)
         self.outcomes += outcomes
         self.pre += pre
+        for done in [f for f in self.handed if f.done()]:
+            self.handed.remove(done)
+            done.result()  # a failed background commit stops the run here
         if time.monotonic() - self.last >= COMMIT_EVERY_S:
-            self.flush()
+            if self.background:
+                if self.pool is None:
+                    self.pool = ThreadPoolExecutor(1, thread_name_prefix="etl-push-commit")
+                self.handed.append(self.pool.submit(self._commit, *self._take()))
+            else:
+                self._commit(*self._take())
 
     def flush(self) -> None:
-        if self.recs or self.outcomes or self.pre:
-            _, refused = commit(self.sync, self.run_id, self.url, self.recs, self.hashes, self.outcomes, self.pre)
-            self.refused_removals += refused
+        try:
+            while self.handed:
+                self.handed.pop(0).result()
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(wait=True)
+                self.pool = None
+        self._commit(*self._take())
+
+    def _take(self) -> tuple:
+        taken = (self.recs, self.hashes, self.outcomes, self.pre)
         self.recs, self.hashes, self.outcomes, self.pre = [], {}, [], []
-        self.part_hashes = None
         self.last = time.monotonic()
+        return taken
+
+    def _commit(self, recs: list[Record], hashes: dict, outcomes: list[Outcome], pre: list[tuple]) -> None:
+        if recs or outcomes or pre:
+            _, refused = commit(self.sync, self.run_id, self.url, recs, hashes, outcomes, pre)
+            self.refused_removals += refused

@@ -108,8 +108,10 @@ def _guard(sync: Sync, plan: diffing.Diff) -> None:
                         "nothing was sent (check the selection, or raise the share in the YAML)")
 
 
-def _records(sync: Sync, folder, plan: diffing.Diff):
-    """Yield (records to send, pre-send rejects as (key, reason, payload)) per part, in part order."""
+def _records(sync: Sync, folder, plan: diffing.Diff, size: int | None = None):
+    """Yield (records to send, their hashes by key, pre-send rejects as (key, reason, payload)) in part
+    order, at most `size` records at a time: payload dicts are built a chunk ahead of the call in flight
+    rather than a whole part before the first call. A part's pre-send rejects come with its first chunk."""
     changes, dups = plan.changes, plan.duplicates
     for number, path in enumerate(runfiles.part_paths(folder)):
         table = runfiles.read_part(path)
@@ -130,21 +132,24 @@ def _records(sync: Sync, folder, plan: diffing.Diff):
                                          h.select(payload_cols).to_pylist(), strict=True)]
         mine = changes.filter(pc.equal(changes["part"], number)) if changes.num_rows else changes
         rows = table.take(mine["row_no"]) if mine.num_rows else table.slice(0, 0)
-        hashes = rows["_row_hash"].to_pylist()
-        recs = [Record(k, p, a, t) for k, p, a, t in zip(
-            mine["key"].to_pylist(), rows.select(payload_cols).to_pylist(), mine["action"].to_pylist(),
-            mine["target_id"].to_pylist(), strict=True)]
-        yield recs, dict(zip(mine["key"].to_pylist(), hashes, strict=True)), pre
+        step = size or max(mine.num_rows, 1)
+        for start in range(0, max(mine.num_rows, 1), step):
+            m, r = mine.slice(start, step), rows.slice(start, step)
+            keys = m["key"].to_pylist()
+            recs = [Record(k, p, a, t) for k, p, a, t in zip(
+                keys, r.select(payload_cols).to_pylist(), m["action"].to_pylist(), m["target_id"].to_pylist(),
+                strict=True)]
+            yield recs, dict(zip(keys, r["_row_hash"].to_pylist(), strict=True)), pre if start == 0 else []
 
 
 def _deliver(sync: Sync, run_id: str, url, target, folder, plan) -> int:
     """Send the plan; returns how many removals (mirror) the target refused."""
     only_existing, size = sync.mode == "update", chunk_size(sync)
-    done = Checkpoints(sync, run_id, url)
+    done = Checkpoints(sync, run_id, url, background=True)
     calls = OneInFlight(done)
     deferred = sync.target.kind == "file"
     try:
-        for recs, hashes, pre in _records(sync, folder, plan):
+        for recs, hashes, pre in _records(sync, folder, plan, size):
             done.add([], {}, [], pre)
             for start in range(0, len(recs), size):
                 calls.submit(lambda chunk: target.write(chunk, only_existing), recs[start:start + size], hashes,
