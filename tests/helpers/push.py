@@ -84,3 +84,31 @@ def readme_example(tmp_path) -> Path:
     shutil.copy(ROOT / "mappings" / name.group(1) / "outbound" / "_defaults.yml", folder)
     (folder / f"{name.group(2)}.yml").write_text(body.group(1))
     return tmp_path / "mappings"
+
+
+@contextmanager
+def sqlite_erp(folder: Path, conn_id: str):
+    """An ERP database holding `sales_orders` as the demo ERP creates it (constraints, open/cancelled
+    status), in SQLite, exported as the Airflow connection `conn_id`."""
+    from demo.erp_db import sales_orders_ddl
+
+    url = f"sqlite:///{folder / 'erp.sqlite'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(sales_orders_ddl("sqlite")))
+    engine.dispose()
+    variable = f"AIRFLOW_CONN_{conn_id.upper()}"
+    os.environ[variable] = url
+    try:
+        yield url
+    finally:
+        os.environ.pop(variable, None)
+
+
+def sales_orders(url: str, columns: str) -> dict[str, tuple]:
+    """crm_deal_id -> the other `columns` of each ERP order."""
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        out = {r[0]: tuple(r[1:]) for r in conn.execute(sa.text(f"SELECT crm_deal_id, {columns} FROM sales_orders"))}
+    engine.dispose()
+    return out

@@ -11,13 +11,10 @@ recorded with its reason, keeps its state (tried again next run) and fails the r
 
 from __future__ import annotations
 
-import os
-
 import pytest
-import sqlalchemy as sa
 
 from etl.push.run import PushError, push
-from tests.helpers.push import execute, oa_server, put_table, sync_of, target_records, writes
+from tests.helpers.push import execute, oa_server, put_table, sales_orders, sqlite_erp, sync_of, target_records, writes
 from tests.helpers.warehouse import rows
 
 MEMBERS = "/api/v1/marketing_list_members/{key}"
@@ -104,26 +101,12 @@ def test_a_deactivation_the_target_refuses_is_recorded_kept_and_fails_the_run(tm
 
 @pytest.fixture
 def erp_orders_db(tmp_path):
-    """The demo ERP's sales_orders (constraints and the open/cancelled status included), in SQLite."""
-    from demo.erp_db import sales_orders_ddl
-
-    url = f"sqlite:///{tmp_path / 'erp.sqlite'}"
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(sa.text(sales_orders_ddl("sqlite")))
-    engine.dispose()
-    os.environ["AIRFLOW_CONN_TEST_ERP"] = url
-    yield url
-    os.environ.pop("AIRFLOW_CONN_TEST_ERP", None)
+    with sqlite_erp(tmp_path, "test_erp") as url:
+        yield url
 
 
 def orders(url: str) -> dict[str, tuple]:
-    engine = sa.create_engine(url)
-    with engine.connect() as conn:
-        out = {r[0]: tuple(r[1:]) for r in conn.execute(sa.text(
-            "SELECT crm_deal_id, order_no, amount_minor, status FROM sales_orders"))}
-    engine.dispose()
-    return out
+    return sales_orders(url, "order_no, amount_minor, status")
 
 
 def order_sync(**target):

@@ -8,12 +8,11 @@ import os
 from decimal import Decimal
 
 import pytest
-import sqlalchemy as sa
 
 from etl.config.outbound import load_syncs
 from etl.push.run import push
 from tests.conftest import reset_pg
-from tests.helpers.push import execute, put_table, target_records
+from tests.helpers.push import execute, put_table, sales_orders, sqlite_erp, target_records
 from tests.helpers.warehouse import rows
 
 DEAL_TYPES = {"amount": "DECIMAL(18,2)", "close_date": "DATE", "is_won": "BOOLEAN"}
@@ -21,26 +20,12 @@ DEAL_TYPES = {"amount": "DECIMAL(18,2)", "close_date": "DATE", "is_won": "BOOLEA
 
 @pytest.fixture
 def erp_db(tmp_path):
-    """An ERP database holding the sales_orders table as the demo ERP creates it (constraints included)."""
-    from demo.erp_db import sales_orders_ddl
-
-    url = f"sqlite:///{tmp_path / 'erp.sqlite'}"
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(sa.text(sales_orders_ddl("sqlite")))
-    engine.dispose()
-    os.environ["AIRFLOW_CONN_ERP_DB"] = url
-    yield url
-    os.environ.pop("AIRFLOW_CONN_ERP_DB", None)
+    with sqlite_erp(tmp_path, "erp_db") as url:
+        yield url
 
 
 def erp_orders(url: str) -> dict[str, tuple]:
-    engine = sa.create_engine(url)
-    with engine.connect() as conn:
-        out = {r[0]: tuple(r[1:]) for r in conn.execute(sa.text(
-            "SELECT crm_deal_id, order_no, customer_id, order_date, amount_minor, currency FROM sales_orders"))}
-    engine.dispose()
-    return out
+    return sales_orders(url, "order_no, customer_id, order_date, amount_minor, currency")
 
 
 def warehouse(url: str) -> None:
