@@ -148,18 +148,18 @@ def _deliver(sync: Sync, run_id: str, url, target, folder, plan) -> int:
     done = Checkpoints(sync, run_id, url, background=True)
     calls = OneInFlight(done)
     deferred = sync.target.kind == "file"
+    all_recs: list[Record] = []  # deferred: every record, settled when the file is finished
+    all_hashes: dict = {}
     try:
-        for recs, hashes, pre in _records(sync, folder, plan, size):
+        for recs, hashes, pre in _records(sync, folder, plan, size):  # chunks of at most `size`
             done.add([], {}, [], pre)
-            for start in range(0, len(recs), size):
-                calls.submit(lambda chunk: target.write(chunk, only_existing), recs[start:start + size], hashes,
-                             deferred)
-        calls.drain()
-        if deferred:
-            all_recs, all_hashes = [], {}
-            for recs, hashes, _ in _records(sync, folder, plan):
+            if recs:
+                calls.submit(lambda chunk: target.write(chunk, only_existing), recs, hashes, deferred)
+            if deferred:
                 all_recs += recs
                 all_hashes.update(hashes)
+        calls.drain()
+        if deferred:
             calls.submit(lambda _: target.finish(), all_recs, all_hashes)
             calls.drain()
         dels = [Record(k, {}, "delete", t) for k, t in zip(plan.deletes["key"].to_pylist(),

@@ -156,7 +156,6 @@ class _Resume:
             out.append(record)
         return out
 
-
     def _believable(self, text: str) -> tuple[int, Any] | None:
         key = try_sort_key(text)
         if key is None:

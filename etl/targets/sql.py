@@ -93,21 +93,27 @@ class SqlTableTarget:
             records = [r for r in records if r.key not in rejected]
         if not records:
             return rejected
+        return rejected | self._each_or_refused(conn, stmt, {r.key: self._params(r) for r in records})
+
+    def _each_or_refused(self, conn: sa.Connection, stmt, params: dict[str, dict]) -> dict[str, str]:
+        """Execute `stmt` for every key's parameters in one go; if the database refuses a row, row by row
+        (each in a savepoint, so the others go through). Returns key -> reason for the refused rows."""
         try:
             with conn.begin_nested():
                 self.requests += 1
-                conn.execute(stmt, [self._params(r) for r in records])
-            return rejected
+                conn.execute(stmt, list(params.values()))
+            return {}
         except (sa.exc.IntegrityError, sa.exc.DataError):
             pass
-        for rec in records:
+        refused: dict[str, str] = {}
+        for key, one in params.items():
             try:
                 with conn.begin_nested():
                     self.requests += 1
-                    conn.execute(stmt, self._params(rec))
+                    conn.execute(stmt, one)
             except (sa.exc.IntegrityError, sa.exc.DataError) as exc:
-                rejected[rec.key] = db_reason(exc)
-        return rejected
+                refused[key] = db_reason(exc)
+        return refused
 
     def delete(self, records: list[Record]) -> list[Outcome]:
         """DELETE, or UPDATE the `deactivate` columns, of records that left the source. A row the database
@@ -122,21 +128,9 @@ class SqlTableTarget:
         else:
             stmt = sa.text(f"DELETE FROM {t} WHERE {key} = :_key")
         values = {_p(c): v for c, v in (self.cfg.deactivate or {}).items()}
-        rejected: dict[str, str] = {}
         try:
             with self.engine.begin() as conn:
-                try:
-                    with conn.begin_nested():
-                        self.requests += 1
-                        conn.execute(stmt, [{**values, "_key": r.key} for r in records])
-                except (sa.exc.IntegrityError, sa.exc.DataError):
-                    for rec in records:
-                        try:
-                            with conn.begin_nested():
-                                self.requests += 1
-                                conn.execute(stmt, {**values, "_key": rec.key})
-                        except (sa.exc.IntegrityError, sa.exc.DataError) as exc:
-                            rejected[rec.key] = db_reason(exc)
+                rejected = self._each_or_refused(conn, stmt, {r.key: {**values, "_key": r.key} for r in records})
         except sa.exc.DBAPIError as exc:
             raise TargetError(f"table {self.cfg.table}: {db_reason(exc)}") from None
         return [Outcome(r.key, "rejected", reason=rejected[r.key]) if r.key in rejected

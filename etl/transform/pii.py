@@ -7,6 +7,7 @@ harvest; `drop` never stores it. The salt comes from the environment, never from
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -23,9 +24,15 @@ DEMO_SALT = "demo-salt-change-me"
 def _salt() -> bytes:
     salt = os.environ.get("ETL_PII_SALT")
     if not salt:
-        log.warning("ETL_PII_SALT is not set; using the demo salt (set it in production)")
+        _warn_demo_salt()
         salt = DEMO_SALT
     return salt.encode()
+
+
+@functools.cache
+def _warn_demo_salt() -> None:
+    """Once per process: the salt is read for every batch and every run file."""
+    log.warning("ETL_PII_SALT is not set; using the demo salt (set it in production)")
 
 
 def hash_values(arr: pa.Array) -> pa.Array:
