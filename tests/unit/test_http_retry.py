@@ -164,7 +164,9 @@ def test_closing_the_client_ends_a_backoff_wait_and_stops_retrying() -> None:
 
         worker = threading.Thread(target=fetch)
         worker.start()
-        while not server.requests:  # the first attempt failed; the client now waits 600 s
+        # Close only once the client is in its 600 s backoff wait (it counts the retry just before it
+        # sleeps): closing while the first answer is still being read would stop it before any wait.
+        while client.retries == 0 and worker.is_alive():
             worker.join(0.05)
         client.close()
         worker.join(120)
